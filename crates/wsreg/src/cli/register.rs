@@ -1,0 +1,85 @@
+//! `wsreg register`: registers a server run by another process, for servers written in
+//! languages that cannot link the library. The entry is written once; it is dropped when
+//! that process dies (use `wsreg run` to have it kept present while it lives).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use wsreg::registry::{ProcessState, ProcessTable, SystemProcesses};
+use wsreg::{Server, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The port the server listens on
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// The server's process [default: the process that runs `wsreg register`]
+    #[arg(long)]
+    pid: Option<u32>,
+    /// What the server is: a lowercase word
+    #[arg(long, default_value = "ws")]
+    kind: String,
+    /// A label shown on the page
+    #[arg(long)]
+    name: Option<String>,
+    /// A namespace readers can filter on
+    #[arg(long)]
+    project: Option<String>,
+    /// A session label
+    #[arg(long)]
+    session: Option<String>,
+    /// The URL to connect to [default: ws://127.0.0.1:PORT/]
+    #[arg(long)]
+    url: Option<String>,
+    /// Extra metadata, KEY=VALUE (repeatable; VALUE is JSON when it parses, else a string)
+    #[arg(long, value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Make the entry a lease of this many seconds (renew by registering again)
+    #[arg(long, value_name = "SECS")]
+    ttl: Option<u64>,
+    /// Print the whole entry as JSON instead of the id
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let pid = args
+        .pid
+        .unwrap_or_else(|| unsafe { libc::getppid() } as u32);
+    if !matches!(SystemProcesses.probe(pid), ProcessState::Running { .. }) {
+        bail!("no running process with pid {pid}");
+    }
+    let mut server = Server::for_pid(&args.kind, args.port, pid);
+    if let Some(v) = args.name {
+        server = server.name(v);
+    }
+    if let Some(v) = args.project {
+        server = server.project(v);
+    }
+    if let Some(v) = args.session {
+        server = server.session(v);
+    }
+    if let Some(v) = args.url {
+        server = server.url(v);
+    }
+    if let Some(secs) = args.ttl {
+        server = server.lease(std::time::Duration::from_secs(secs));
+    }
+    for kv in &args.meta {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--meta {kv:?}: expected KEY=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+        server = server.meta(k, value);
+    }
+    let entry = server
+        .register_once(store)
+        .with_context(|| format!("cannot register in {}", store.path().display()))?;
+    match args.json {
+        true => println!("{}", serde_json::to_string(&entry)?),
+        false => println!("{}", entry.id),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,391 @@
+//! The registry file on disk: where it is, who may touch it, and how it changes without
+//! losing an update.
+//!
+//! Writers serialise on an advisory lock of a sibling `.lock` file rather than of the
+//! registry itself, because the registry is replaced by `rename` on every write and a lock
+//! on a replaced inode protects nothing. The new content goes to a temp file in the same
+//! directory, is fsynced and renamed over the old one, so readers take no lock and still
+//! never see a torn or empty file. A corrupt file is moved aside, never overwritten.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::liveness::{DeadReason, Judge};
+use super::model::{self, Entry, FormatError, MAX_FILE_BYTES, Skipped, Timestamp};
+use crate::error::{Error, Result};
+
+/// The environment variable that overrides the default registry path.
+pub const ENV_VAR: &str = "WSREG_REGISTRY";
+
+/// One read of the registry file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// The valid entries, live or dead, in file order.
+    pub entries: Vec<Entry>,
+    /// Entries that were skipped as invalid.
+    pub skipped: Vec<Skipped>,
+    /// Why the whole file was unreadable, when it was (it then holds no entries).
+    pub corrupt: Option<FormatError>,
+}
+
+impl Snapshot {
+    /// The live entries, judged now on this machine.
+    pub fn live(&self) -> Vec<Entry> {
+        let judge = Judge::system();
+        self.entries
+            .iter()
+            .filter(|e| judge.is_live(e))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A handle on one registry file. Cheap to clone; holds no open file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store at an explicit path (the file, not its directory).
+    pub fn new(path: impl Into<PathBuf>) -> Store {
+        let path = path.into();
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Store { path, dir }
+    }
+
+    /// The store chosen by `--registry`, else `WSREG_REGISTRY`, else the default path.
+    pub fn locate(explicit: Option<PathBuf>) -> Result<Store> {
+        if let Some(path) = explicit {
+            return Ok(Store::new(path));
+        }
+        if let Some(path) = std::env::var_os(ENV_VAR).filter(|p| !p.is_empty()) {
+            return Ok(Store::new(path));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or(Error::NoHome)?;
+        Ok(Store::new(
+            Path::new(&home).join(".peer-plan").join("servers.json"),
+        ))
+    }
+
+    /// The registry file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory that holds it (and is watched).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn file_name(&self) -> OsString {
+        self.path
+            .file_name()
+            .map(OsString::from)
+            .unwrap_or_default()
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.file_name();
+        name.push(suffix);
+        self.dir.join(name)
+    }
+
+    /// Reads the file without locking. A missing file is an empty registry; a corrupt one
+    /// is reported in [`Snapshot::corrupt`] (with a warning), not as an error.
+    pub fn read(&self) -> Result<Snapshot> {
+        if !self.check_dir(false)? {
+            return Ok(Snapshot::default());
+        }
+        let snapshot = self.read_file(false)?;
+        if let Some(err) = &snapshot.corrupt {
+            tracing::warn!(
+                "{}: registry is corrupt ({err}); showing no servers",
+                self.path.display()
+            );
+        }
+        Ok(snapshot)
+    }
+
+    /// The live entries, read now.
+    pub fn live(&self) -> Result<Vec<Entry>> {
+        Ok(self.read()?.live())
+    }
+
+    /// Changes the registry under the writers' lock: reads it, drops dead and invalid
+    /// entries, lets `change` edit the rest, and writes the result if anything changed.
+    pub fn update<R>(&self, change: impl FnOnce(&mut Vec<Entry>) -> Result<R>) -> Result<R> {
+        self.update_pruning(|entries, _dead| change(entries))
+    }
+
+    /// [`Store::update`], also telling `change` which dead entries were dropped.
+    fn update_pruning<R>(
+        &self,
+        change: impl FnOnce(&mut Vec<Entry>, Vec<(Entry, DeadReason)>) -> Result<R>,
+    ) -> Result<R> {
+        self.check_dir(true)?;
+        let lock_path = self.sibling(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(|e| symlink_or(e, "open", &lock_path))?;
+        lock.lock().map_err(Error::io("lock", &lock_path))?;
+
+        let snapshot = self.read_file(true)?;
+        let mut dirty = !snapshot.skipped.is_empty();
+        if let Some(err) = &snapshot.corrupt {
+            self.move_aside(err)?;
+            dirty = true;
+        }
+        for skipped in &snapshot.skipped {
+            tracing::warn!("{}: {skipped}; dropping it", self.path.display());
+        }
+        let judge = Judge::system();
+        let (mut entries, mut dead) = (Vec::new(), Vec::new());
+        for entry in snapshot.entries {
+            match judge.check(&entry) {
+                Ok(()) => entries.push(entry),
+                Err(reason) => dead.push((entry, reason)),
+            }
+        }
+        dirty |= !dead.is_empty();
+        let original = entries.clone();
+        let result = change(&mut entries, dead)?;
+        if dirty || entries != original {
+            for e in &entries {
+                e.validate()?;
+            }
+            self.write_file(&entries)?;
+        }
+        drop(lock);
+        Ok(result)
+    }
+
+    /// Adds an entry (after dropping dead ones); fails if its id is taken.
+    pub fn register(&self, entry: Entry) -> Result<()> {
+        entry.validate()?;
+        self.update(|entries| {
+            if entries.iter().any(|e| e.id == entry.id) {
+                return Err(Error::DuplicateId {
+                    path: self.path.clone(),
+                    id: entry.id.clone(),
+                });
+            }
+            if entries.len() >= model::MAX_ENTRIES {
+                return Err(Error::Full {
+                    path: self.path.clone(),
+                    max: model::MAX_ENTRIES,
+                });
+            }
+            entries.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Removes the entry with this id; says whether it was there.
+    pub fn unregister(&self, id: &str) -> Result<bool> {
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|e| e.id != id);
+            Ok(entries.len() != before)
+        })
+    }
+
+    /// Drops every dead entry; returns those dropped, each with its reason.
+    pub fn prune(&self) -> Result<Vec<(Entry, DeadReason)>> {
+        self.update_pruning(|_entries, dead| Ok(dead))
+    }
+
+    /// Checks the directory: not a symlink, ours, private. A writer creates it (0700) and
+    /// repairs its mode; a reader only warns. Returns whether it exists.
+    fn check_dir(&self, writer: bool) -> Result<bool> {
+        let dir = &self.dir;
+        let meta = match fs::symlink_metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && writer => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(Error::io("create directory", dir))?;
+                fs::symlink_metadata(dir).map_err(Error::io("inspect", dir))?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("inspect", dir)(e)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(Error::Symlink { path: dir.clone() });
+        }
+        if !meta.is_dir() {
+            return Err(Error::NotADirectory { path: dir.clone() });
+        }
+        check_owner(dir, &meta)?;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            if writer {
+                tracing::warn!(
+                    "{}: directory mode was {mode:o}; setting it to 700",
+                    dir.display()
+                );
+                fs::set_permissions(dir, Permissions::from_mode(0o700))
+                    .map_err(Error::io("chmod", dir))?;
+            } else {
+                tracing::warn!(
+                    "{}: directory mode is {mode:o}; others can read it",
+                    dir.display()
+                );
+            }
+        }
+        Ok(true)
+    }
+
+    fn read_file(&self, writer: bool) -> Result<Snapshot> {
+        let path = &self.path;
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Snapshot::default()),
+            Err(e) => return Err(symlink_or(e, "open", path)),
+        };
+        let meta = file.metadata().map_err(Error::io("inspect", path))?;
+        check_owner(path, &meta)?;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            if writer {
+                tracing::warn!(
+                    "{}: file mode was {mode:o}; setting it to 600",
+                    path.display()
+                );
+                file.set_permissions(Permissions::from_mode(0o600))
+                    .map_err(Error::io("chmod", path))?;
+            } else {
+                tracing::warn!(
+                    "{}: file mode is {mode:o}; others can read it",
+                    path.display()
+                );
+            }
+        }
+        if !meta.is_file() {
+            return Err(Error::Io {
+                op: "read",
+                path: path.clone(),
+                source: io::Error::other("not a regular file"),
+            });
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Ok(corrupt(FormatError::TooLarge(meta.len())));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(Error::io("read", path))?;
+        match model::parse(&bytes) {
+            Ok(parsed) => Ok(Snapshot {
+                entries: parsed.entries,
+                skipped: parsed.skipped,
+                corrupt: None,
+            }),
+            Err(FormatError::UnsupportedVersion(version)) => Err(Error::UnsupportedVersion {
+                path: path.clone(),
+                version,
+            }),
+            Err(err) => Ok(corrupt(err)),
+        }
+    }
+
+    fn move_aside(&self, err: &FormatError) -> Result<()> {
+        let stamp: String = Timestamp::now()
+            .to_string()
+            .chars()
+            .filter(|c| !"-:".contains(*c))
+            .collect();
+        let mut aside = self.sibling(&format!(".corrupt-{stamp}"));
+        for n in 1.. {
+            if fs::symlink_metadata(&aside).is_err() {
+                break;
+            }
+            aside = self.sibling(&format!(".corrupt-{stamp}-{n}"));
+        }
+        fs::rename(&self.path, &aside).map_err(Error::io("move aside", &self.path))?;
+        tracing::warn!(
+            "{}: registry was corrupt ({err}); moved it to {} and started a fresh one",
+            self.path.display(),
+            aside.display()
+        );
+        Ok(())
+    }
+
+    fn write_file(&self, entries: &[Entry]) -> Result<()> {
+        let path = &self.path;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", self.file_name().to_string_lossy()))
+            .suffix(".tmp")
+            .permissions(Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .map_err(Error::io("create a temp file in", &self.dir))?;
+        let mut json = model::to_json(entries);
+        json.push('\n');
+        tmp.write_all(json.as_bytes())
+            .map_err(Error::io("write", tmp.path()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(Error::io("fsync", tmp.path()))?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("replace", path)(e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io("fsync", &self.dir))?;
+        Ok(())
+    }
+}
+
+fn corrupt(err: FormatError) -> Snapshot {
+    Snapshot {
+        corrupt: Some(err),
+        ..Snapshot::default()
+    }
+}
+
+fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    match meta.uid() == me {
+        true => Ok(()),
+        false => Err(Error::ForeignOwner {
+            path: path.to_owned(),
+            owner: meta.uid(),
+            me,
+        }),
+    }
+}
+
+/// `O_NOFOLLOW` on a symlink fails with `ELOOP`: say so plainly.
+fn symlink_or(e: io::Error, op: &'static str, path: &Path) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => Error::Symlink {
+            path: path.to_owned(),
+        },
+        _ => Error::Io {
+            op,
+            path: path.to_owned(),
+            source: e,
+        },
+    }
+}
