@@ -26,6 +26,7 @@
 //! ```
 
 pub mod error;
+pub mod http;
 pub mod registration;
 pub mod registry;
 

@@ -515,7 +515,7 @@ mod tests {
             (
                 "meta",
                 json!({"x": "m".repeat(4100)}),
-                "meta is 4110 bytes, over the limit of 4096",
+                "meta is 4108 bytes, over the limit of 4096",
             ),
             ("port", json!("80"), "invalid type"),
         ];
