@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite: the one command README.md names and .ci/run calls.
+# Sets up what it needs on a fresh machine (Chromium from Debian, npm packages), then
+# runs formatting and lint checks, the Rust tests, the JavaScript type check and tests,
+# and the browser tests. Any failure stops it with a non-zero exit.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing Chromium (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: /usr/bin/chromium is missing; install it with: sudo apt-get install -y chromium" >&2
+    exit 1
+  fi
+fi
+
+if ! [ -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "cargo build (the binary the JavaScript and browser tests start)"
+cargo build --quiet --bins
+export WSREG_BIN="$PWD/target/debug/wsreg"
+
+step "Rust tests"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --no-fail-fast
+  cargo test --quiet --doc
+else
+  cargo test --no-fail-fast
+fi
+
+step "JavaScript type check (tsc --checkJs --noEmit)"
+npm run --silent typecheck
+
+step "JavaScript and browser tests (node --test)"
+npm test
