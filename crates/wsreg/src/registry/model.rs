@@ -180,7 +180,24 @@ impl Timestamp {
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, truncating to milliseconds.
     pub fn parse(s: &str) -> Option<Timestamp> {
-        if !s.ends_with('Z') || s.len() > 40 {
+        // The shape first (humantime alone would also take `…:00.Z` or a space for `T`).
+        let b = s.as_bytes();
+        let shape_ok = b.len() >= 20
+            && b.iter().take(19).enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                10 => *c == b'T',
+                13 | 16 => *c == b':',
+                _ => c.is_ascii_digit(),
+            })
+            && b[b.len() - 1] == b'Z'
+            && match &b[19..b.len() - 1] {
+                [] => true,
+                [b'.', digits @ ..] => {
+                    (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+                }
+                _ => false,
+            };
+        if !shape_ok {
             return None;
         }
         let t = humantime::parse_rfc3339(s).ok()?;
