@@ -33,9 +33,10 @@ pub enum Error {
     )]
     UnsupportedVersion { path: PathBuf, version: String },
 
-    /// An entry given to a writer breaks a rule of the format.
+    /// An entry given to a writer breaks a rule of the format. (Not a `source`: the
+    /// message already says it, and a chain would print it twice.)
     #[error("invalid entry: {0}")]
-    InvalidEntry(#[from] EntryError),
+    InvalidEntry(EntryError),
 
     /// An entry with this id is already registered.
     #[error("{path}: an entry with id {id:?} is already registered")]
@@ -53,6 +54,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<EntryError> for Error {
+    fn from(e: EntryError) -> Error {
+        Error::InvalidEntry(e)
+    }
 }
 
 impl Error {

@@ -56,16 +56,6 @@ pub struct Entry {
 impl Entry {
     /// Checks every rule of the format; `parse` and every writer call it.
     pub fn validate(&self) -> Result<(), EntryError> {
-        let id = &self.id;
-        if id.is_empty() || id.len() > MAX_ID_BYTES {
-            return Err(EntryError::IdLength(id.len()));
-        }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        {
-            return Err(EntryError::IdChars);
-        }
         let kind = self.kind.as_bytes();
         let kind_ok = !kind.is_empty()
             && kind.len() <= MAX_KIND_BYTES
@@ -75,6 +65,16 @@ impl Entry {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
         if !kind_ok {
             return Err(EntryError::Kind);
+        }
+        let id = &self.id;
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return Err(EntryError::IdLength(id.len()));
+        }
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        {
+            return Err(EntryError::IdChars);
         }
         for (field, value, max) in [
             ("name", &self.name, MAX_LABEL_BYTES),

@@ -1,0 +1,337 @@
+//! The registry command line with real processes: a storm of concurrent registrations
+//! loses nothing and never shows a reader a torn file; SIGKILLed servers vanish from the
+//! list at once; errors are one clear line.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wsreg::registry::model;
+
+const WSREG: &str = env!("CARGO_BIN_EXE_wsreg");
+
+fn wsreg(registry: &Path, args: &[&str]) -> Output {
+    Command::new(WSREG)
+        .arg("--registry")
+        .arg(registry)
+        .args(args)
+        .env("WSREG_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn list_json(registry: &Path, extra: &[&str]) -> Value {
+    let out = wsreg(registry, &[&["list", "--json"], extra].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn servers(doc: &Value) -> &Vec<Value> {
+    doc["servers"].as_array().unwrap()
+}
+
+/// Starts `n` copies of `wsreg ARGS(i)`, each held at a shell `read` until all are
+/// started, then releases them together. `exec` keeps this process their parent, so a
+/// `register` without `--pid` registers this (live) test process.
+fn storm(registry: &Path, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<Output> {
+    let mut children: Vec<Child> = (0..n)
+        .map(|i| {
+            Command::new("sh")
+                .arg("-c")
+                .arg("read _ && exec \"$0\" \"$@\"")
+                .arg(WSREG)
+                .arg("--registry")
+                .arg(registry)
+                .args(args(i))
+                .env("WSREG_LOG", "warn")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for child in &mut children {
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// Reads the registry file in a loop until stopped; fails on an empty or unparseable read.
+fn spawn_reader(path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let (mut reads, mut max_seen) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(bytes) = std::fs::read(&path) {
+                reads += 1;
+                assert!(!bytes.is_empty(), "read #{reads}: the file was empty");
+                let parsed = model::parse(&bytes).unwrap_or_else(|e| panic!("read #{reads}: {e}"));
+                assert!(parsed.skipped.is_empty());
+                max_seen = max_seen.max(parsed.entries.len());
+            }
+        }
+        (reads, max_seen)
+    })
+}
+
+#[test]
+fn a_storm_of_100_registrations_and_100_unregistrations_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("servers.json");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = spawn_reader(&registry, stop.clone());
+
+    let start = Instant::now();
+    let outputs = storm(&registry, 100, |i| {
+        vec!["register".into(), "--port".into(), (10_000 + i).to_string()]
+    });
+    let registered = start.elapsed();
+    let mut ids: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8(o.stdout.clone())
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let doc = list_json(&registry, &[]);
+    let mut listed: Vec<String> = servers(&doc)
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    listed.sort();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed, ids);
+
+    let outputs = storm(&registry, 100, |i| {
+        vec!["unregister".into(), ids[i].clone()]
+    });
+    for o in &outputs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(servers(&list_json(&registry, &[])).len(), 0);
+
+    stop.store(true, Ordering::Relaxed);
+    let (reads, max_seen) = reader
+        .join()
+        .expect("the reader never saw a torn or empty file");
+    println!(
+        "100 registrations in {registered:?}; the reader read the file {reads} times, all parsed"
+    );
+    assert!(reads > 0);
+    assert_eq!(max_seen, 100);
+}
+
+#[test]
+fn a_sigkilled_server_is_hidden_at_once_and_listed_dead_with_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("servers.json");
+    let mut server = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = server.id().to_string();
+    let out = wsreg(
+        &registry,
+        &[
+            "register", "--port", "4100", "--pid", &pid, "--name", "victim",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(servers(&list_json(&registry, &[])).len(), 1);
+
+    // SAFETY: kill on a PID this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGKILL) }, 0);
+    // Not yet reaped: a zombie, already dead to readers.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        servers(&list_json(&registry, &[])).len(),
+        0,
+        "no prune needed"
+    );
+    let all = list_json(&registry, &["--all"]);
+    assert_eq!(servers(&all)[0]["live"], false);
+    assert_eq!(servers(&all)[0]["deadReason"], "zombie");
+
+    server.wait().unwrap();
+    let all = list_json(&registry, &["--all"]);
+    assert_eq!(servers(&all)[0]["deadReason"], "no such process");
+    let table = String::from_utf8(wsreg(&registry, &["list", "--all"]).stdout).unwrap();
+    assert!(table.contains("dead: no such process"), "{table}");
+    assert!(table.contains("victim"), "{table}");
+
+    let out = wsreg(&registry, &["prune"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 dead entry removed"));
+    assert_eq!(servers(&list_json(&registry, &["--all"])).len(), 0);
+}
+
+#[test]
+fn filters_select_by_project_and_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("servers.json");
+    for (kind, project) in [("echo", "a"), ("yjs", "a"), ("echo", "b")] {
+        let out = wsreg(
+            &registry,
+            &[
+                "register",
+                "--port",
+                "4200",
+                "--kind",
+                kind,
+                "--project",
+                project,
+            ],
+        );
+        assert!(out.status.success());
+    }
+    let count = |args: &[&str]| servers(&list_json(&registry, args)).len();
+    assert_eq!(count(&[]), 3);
+    assert_eq!(count(&["--project", "a"]), 2);
+    assert_eq!(count(&["--kind", "echo"]), 2);
+    assert_eq!(count(&["--project", "a", "--kind", "echo"]), 1);
+}
+
+#[test]
+fn list_json_is_the_canonical_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("servers.json");
+    let out = wsreg(
+        &registry,
+        &[
+            "register",
+            "--port",
+            "4300",
+            "--name",
+            "n",
+            "--meta",
+            "tool=\"x\"",
+        ],
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let doc = list_json(&registry, &[]);
+    assert_eq!(doc["version"], 1);
+    let keys: Vec<&str> = servers(&doc)[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "kind",
+            "name",
+            "project",
+            "session",
+            "host",
+            "port",
+            "url",
+            "pid",
+            "pidStartTime",
+            "startedAt",
+            "ttlSecs",
+            "heartbeatAt",
+            "meta"
+        ]
+    );
+    assert_eq!(servers(&doc)[0]["id"], id.as_str());
+    assert_eq!(servers(&doc)[0]["meta"]["tool"], "x");
+    assert_eq!(servers(&doc)[0]["url"], "ws://127.0.0.1:4300/");
+}
+
+#[test]
+fn errors_are_one_line_naming_the_file_and_exit_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let registry = tmp.path().join("servers.json");
+    let target = tmp.path().join("target.json");
+    std::fs::write(&target, "{}").unwrap();
+    std::os::unix::fs::symlink(&target, &registry).unwrap();
+    for args in [&["list"][..], &["register", "--port", "1"], &["prune"]] {
+        let out = wsreg(&registry, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("wsreg: "), "{err}");
+        assert!(
+            err.contains(&format!("{}: it is a symbolic link", registry.display())),
+            "{err}"
+        );
+    }
+
+    let registry = tmp.path().join("ok.json");
+    let out = wsreg(&registry, &["unregister", "nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no entry with id \"nope\""));
+    let out = wsreg(&registry, &["register", "--port", "1", "--pid", "4194304"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running process with pid 4194304"));
+    let out = wsreg(
+        &registry,
+        &["register", "--port", "1", "--kind", "Bad Kind"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kind must be a lowercase word"));
+    let out = wsreg(&registry, &["register", "--port", "0"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn watch_prints_a_line_per_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("servers.json");
+    let mut watch = Command::new(WSREG)
+        .arg("--registry")
+        .arg(&registry)
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let next = || {
+        serde_json::from_str::<Value>(&rx.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap()
+    };
+    assert_eq!(servers(&next()).len(), 0);
+    let started = Instant::now();
+    let out = wsreg(&registry, &["register", "--port", "4400"]);
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let doc = next();
+    println!(
+        "watch saw the registration {} ms after it started",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(servers(&doc)[0]["id"], id.as_str());
+    wsreg(&registry, &["unregister", &id]);
+    assert_eq!(servers(&next()).len(), 0);
+    // SAFETY: kill on a PID this test started.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
+    assert!(watch.wait().unwrap().success());
+}
