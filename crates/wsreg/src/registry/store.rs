@@ -342,8 +342,11 @@ impl Store {
             .map_err(Error::io("create a temp file in", &self.dir))?;
         let mut json = model::to_json(entries);
         json.push('\n');
-        tmp.write_all(json.as_bytes())
-            .map_err(Error::io("write", tmp.path()))?;
+        // Through the plain File: NamedTempFile's own Write appends the path to errors.
+        let tmp_path = tmp.path().to_owned();
+        tmp.as_file_mut()
+            .write_all(json.as_bytes())
+            .map_err(Error::io("write", &tmp_path))?;
         tmp.as_file()
             .sync_all()
             .map_err(Error::io("fsync", tmp.path()))?;

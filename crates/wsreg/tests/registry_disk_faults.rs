@@ -1,0 +1,129 @@
+//! Disk faults on a real file system: a registry on a tiny tmpfs that fills up, and one
+//! that turns read-only. Writes fail with a clear error and the existing file is intact.
+//! Mounting needs root (CI runs as root); elsewhere these tests fail loudly under CI=true.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wsreg::{Server, Store};
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct TinyFs {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl TinyFs {
+    fn mount(size: &str) -> Option<TinyFs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "disk-fault tests need root under CI"
+            );
+            eprintln!("not root: disk-fault test not run");
+            return None;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+                path(&dir),
+            ],
+        );
+        Some(TinyFs { _tmp: tmp, dir })
+    }
+
+    fn remount_read_only(&self) {
+        run("mount", &["-o", "remount,ro", path(&self.dir)]);
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let status = Command::new(cmd).args(args).status().unwrap();
+    assert!(status.success(), "{cmd} {args:?} failed");
+}
+
+#[test]
+fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
+    let Some(fs) = TinyFs::mount("64k") else {
+        return;
+    };
+    let store = Store::new(fs.dir.join("servers.json"));
+    let first = Server::new("echo", 4000).register(&store).unwrap();
+    let before = std::fs::read(store.path()).unwrap();
+    // Fill the file system to the last byte.
+    let filler = fs.dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    let _ = std::io::Write::write_all(&mut f, &[0u8]);
+    drop(f);
+
+    let err = Server::new("echo", 4001)
+        .name("n".repeat(200))
+        .register(&store)
+        .map(drop)
+        .unwrap_err();
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(msg.contains("No space left on device"), "{msg}");
+    assert!(
+        msg.contains(path(&fs.dir)),
+        "the error names the place: {msg}"
+    );
+    assert_eq!(
+        std::fs::read(store.path()).unwrap(),
+        before,
+        "the registry is intact"
+    );
+    assert_eq!(store.live().unwrap()[0].id, first.id());
+    let leftovers: Vec<_> = std::fs::read_dir(&fs.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let second = Server::new("echo", 4001).register(&store).unwrap();
+    assert_eq!(store.live().unwrap().len(), 2, "{}", second.id());
+}
+
+#[test]
+fn a_read_only_registry_fails_writes_clearly_and_keeps_serving_reads() {
+    let Some(fs) = TinyFs::mount("1m") else {
+        return;
+    };
+    let store = Store::new(fs.dir.join("servers.json"));
+    let live = Server::new("echo", 4000).register(&store).unwrap();
+    fs.remount_read_only();
+    let err = Server::new("echo", 4001)
+        .register(&store)
+        .map(drop)
+        .unwrap_err();
+    assert!(err.to_string().contains("Read-only file system"), "{err}");
+    assert_eq!(store.live().unwrap()[0].id, live.id(), "readers still read");
+    let err = live.unregister().unwrap_err();
+    assert!(err.to_string().contains("Read-only file system"), "{err}");
+}
