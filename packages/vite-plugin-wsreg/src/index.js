@@ -1,0 +1,95 @@
+// vite-plugin-wsreg: `wsreg(options)` serves the live wsreg registry in
+// `vite dev` and `vite preview`, and pushes every change to the page.
+
+import path from 'node:path';
+import { createGuard } from './guard.js';
+import { attachHmr, clientHotChannel } from './hmr.js';
+import { createRegistryRoutes } from './http.js';
+import { defaultRegistryPath } from './file.js';
+import { RegistryWatcher } from './watch.js';
+
+export * from './registry.js';
+export { createGuard, hostAllowed, hostnameOf, isLoopbackHostname, corsAllows } from './guard.js';
+export { createRegistryRoutes } from './http.js';
+export { attachHmr, clientHotChannel, ERROR_EVENT, REQUEST_EVENT, SERVERS_EVENT } from './hmr.js';
+export { RegistryWatcher } from './watch.js';
+
+/**
+ * @typedef {import('../index.js').WsregOptions} WsregOptions
+ * @typedef {import('vite').Plugin} Plugin
+ * @typedef {import('vite').ViteDevServer} ViteDevServer
+ * @typedef {import('vite').PreviewServer} PreviewServer
+ */
+
+/**
+ * The Vite plugin.
+ *
+ * ```js
+ * import wsreg from 'vite-plugin-wsreg';
+ * export default { plugins: [wsreg()] };
+ * ```
+ * @param {WsregOptions} [options]
+ * @returns {Plugin}
+ */
+export default function wsreg(options = {}) {
+  return {
+    name: 'vite-plugin-wsreg',
+    configureServer(server) {
+      mount(server, options, 'dev');
+    },
+    configurePreviewServer(server) {
+      mount(server, options, 'preview');
+    },
+  };
+}
+export { wsreg };
+
+/**
+ * The registry file the plugin reads: the `registry` option, else
+ * `WSREG_REGISTRY`, else `~/.peer-plan/servers.json`.
+ * @param {WsregOptions} [options]
+ */
+export function resolveRegistryPath(options = {}) {
+  return options.registry ? path.resolve(options.registry) : defaultRegistryPath();
+}
+
+/**
+ * @param {ViteDevServer | PreviewServer} server
+ * @param {WsregOptions} options
+ * @param {'dev' | 'preview'} mode
+ */
+function mount(server, options, mode) {
+  const { logger } = server.config;
+  const http = mode === 'dev' ? server.config.server : server.config.preview;
+  const filter = { project: options.project ?? null, kind: options.kind ?? null };
+  const watcher = new RegistryWatcher({
+    file: resolveRegistryPath(options),
+    debounceMs: options.debounceMs,
+    recheckMs: options.recheckMs,
+    context: options.context,
+  });
+  watcher.on('warning', (/** @type {string} */ w) => logger.warn(`[wsreg] ${w}`, { timestamp: true }));
+
+  const routes = createRegistryRoutes({
+    route: options.route,
+    watcher,
+    guard: createGuard({ allowedHosts: http.allowedHosts, cors: http.cors }),
+    filter,
+    keepAliveMs: options.keepAliveMs,
+  });
+  server.middlewares.use(routes.middleware);
+
+  let detachHmr = () => {};
+  if (mode === 'dev' && options.hmr !== false) {
+    const hot = clientHotChannel(/** @type {ViteDevServer} */ (server));
+    if (hot) detachHmr = attachHmr(hot, watcher, filter);
+  }
+  watcher.start().catch((/** @type {unknown} */ err) => logger.error(`[wsreg] cannot read the registry: ${String(err)}`));
+
+  const stop = () => {
+    detachHmr();
+    routes.close();
+    watcher.close();
+  };
+  server.httpServer?.once('close', stop);
+}
