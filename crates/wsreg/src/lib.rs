@@ -29,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod registration;
 pub mod registry;
+pub mod supervise;
 
 pub use error::{Error, Result};
 pub use registration::{Registration, Server};

@@ -4,6 +4,7 @@
 mod list;
 mod prune;
 mod register;
+mod run;
 mod unregister;
 mod watch;
 
@@ -37,6 +38,8 @@ enum Command {
     Register(register::Args),
     /// Remove an entry by id
     Unregister(unregister::Args),
+    /// Run a server written in any language with a free port in $PORT, registered while it lives
+    Run(run::Args),
 }
 
 /// `--project` and `--kind`, shared by the readers.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => prune::run(&store, args),
         Command::Register(args) => register::run(&store, args),
         Command::Unregister(args) => unregister::run(&store, args),
+        Command::Run(args) => run::run(&store, args),
     }
 }
 

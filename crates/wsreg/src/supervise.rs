@@ -1,0 +1,386 @@
+//! Supervising a server written in any language (`wsreg run -- CMD…`): give it a free
+//! loopback port, register it once it accepts connections, keep it registered while it
+//! lives, pass signals on, and report how it ended.
+//!
+//! Decisions that are not obvious:
+//! - The port is found by binding port 0 and closing the socket; the command binds it a
+//!   moment later. Another process could take it in between; the readiness check then
+//!   fails with a clear error rather than registering the wrong server.
+//! - The entry names the command's PID (not ours), so readers judge the command's
+//!   liveness; our keeper thread puts the entry back if it vanishes, and it is removed as
+//!   soon as the command ends.
+//! - SIGINT and SIGTERM are blocked in this process and taken by a thread with
+//!   `sigtimedwait`. A signal sent with `kill` (to our PID) is forwarded to the command;
+//!   one the kernel generated for the terminal's process group (Ctrl-C) already reached
+//!   the command, which shares our group, so it is not sent a second time (a second
+//!   Ctrl-C means "force quit" to many servers). The child starts with an empty signal
+//!   mask (std resets it when it spawns a process).
+
+use std::ffi::OsString;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::registration::{Registration, Server};
+use crate::registry::store::Store;
+
+/// How often the command's port is probed while it starts.
+const PROBE_EVERY: Duration = Duration::from_millis(25);
+
+/// What to run and how to register it.
+#[derive(Debug, Clone)]
+pub struct Supervised {
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+    /// The entry's kind.
+    pub kind: String,
+    pub name: Option<String>,
+    pub project: Option<String>,
+    /// The environment variable that carries the port.
+    pub port_env: String,
+    /// The loopback address the command is expected to listen on.
+    pub host: IpAddr,
+    /// How long the command may take to accept connections.
+    pub ready_timeout: Duration,
+}
+
+/// Why supervising failed. How the command itself ended is not an error: see [`Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("no command given")]
+    NoCommand,
+    #[error("cannot find a free port on {host}")]
+    FreePort {
+        host: IpAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{program} exited ({status}) before it accepted connections on {addr}")]
+    ExitedEarly {
+        program: String,
+        status: Outcome,
+        addr: SocketAddr,
+    },
+    #[error(
+        "{program} did not accept connections on {addr} within {timeout:?} (it must listen on the port in ${port_env}); stopped it"
+    )]
+    NotReady {
+        program: String,
+        addr: SocketAddr,
+        timeout: Duration,
+        port_env: String,
+    },
+    #[error("cannot register {program}")]
+    Register {
+        program: String,
+        #[source]
+        source: crate::Error,
+    },
+    #[error("cannot wait for {program}")]
+    Wait {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot take over SIGINT and SIGTERM")]
+    Signals(#[source] io::Error),
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Exited(i32),
+    Signalled(i32),
+}
+
+impl Outcome {
+    fn of(status: ExitStatus) -> Outcome {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Outcome::Exited(code),
+            (None, Some(sig)) => Outcome::Signalled(sig),
+            (None, None) => Outcome::Exited(1),
+        }
+    }
+
+    /// The exit code a shell would report: the code, or 128 + the signal number.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Exited(code) => code as u8,
+            Outcome::Signalled(sig) => (128 + sig) as u8,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Exited(code) => write!(f, "exit status {code}"),
+            Outcome::Signalled(sig) => write!(f, "killed by signal {sig}"),
+        }
+    }
+}
+
+/// A port on `host` that nothing listens on right now.
+pub fn free_port(host: IpAddr) -> Result<u16, SuperviseError> {
+    TcpListener::bind((host, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| SuperviseError::FreePort { host, source })
+}
+
+/// Runs the command to its end; `on_ready` is told the registered entry's id and port.
+pub fn run(
+    spec: &Supervised,
+    store: &Store,
+    on_ready: impl FnOnce(&Registration),
+) -> Result<Outcome, SuperviseError> {
+    let (program, args) = spec
+        .command
+        .split_first()
+        .ok_or(SuperviseError::NoCommand)?;
+    let program_name = program.to_string_lossy().into_owned();
+    let forwarder = SignalForwarder::start()?;
+    let port = free_port(spec.host)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .env(&spec.port_env, port.to_string())
+        .spawn()
+        .map_err(|source| SuperviseError::Spawn {
+            program: program_name.clone(),
+            source,
+        })?;
+    forwarder.forward_to(child.id());
+    let addr = SocketAddr::new(spec.host, port);
+    let wait_err = |source| SuperviseError::Wait {
+        program: program_name.clone(),
+        source,
+    };
+    match wait_until_listening(&mut child, addr, spec.ready_timeout).map_err(wait_err)? {
+        Startup::Listening => {}
+        Startup::Exited(status) => {
+            return Err(SuperviseError::ExitedEarly {
+                program: program_name,
+                status,
+                addr,
+            });
+        }
+        Startup::TimedOut => {
+            stop(&mut child);
+            return Err(SuperviseError::NotReady {
+                program: program_name,
+                addr,
+                timeout: spec.ready_timeout,
+                port_env: spec.port_env.clone(),
+            });
+        }
+    }
+    let registration = match register(spec, port, child.id(), store) {
+        Ok(r) => r,
+        Err(source) => {
+            stop(&mut child);
+            return Err(SuperviseError::Register {
+                program: program_name,
+                source,
+            });
+        }
+    };
+    on_ready(&registration);
+    let status = child.wait().map_err(wait_err)?;
+    forwarder.ended();
+    drop(registration);
+    Ok(Outcome::of(status))
+}
+
+/// How the command's start ended.
+enum Startup {
+    Listening,
+    Exited(Outcome),
+    TimedOut,
+}
+
+/// Probes `addr` until it accepts a connection, the command exits or the time is up.
+fn wait_until_listening(
+    child: &mut Child,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> io::Result<Startup> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Startup::Exited(Outcome::of(status)));
+        }
+        if TcpStream::connect_timeout(&addr, PROBE_EVERY).is_ok() {
+            return Ok(Startup::Listening);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::TimedOut);
+        }
+        std::thread::sleep(PROBE_EVERY);
+    }
+}
+
+fn register(spec: &Supervised, port: u16, pid: u32, store: &Store) -> crate::Result<Registration> {
+    let mut server = Server::for_pid(&spec.kind, port, pid).url(ws_url(spec.host, port));
+    if let Some(name) = &spec.name {
+        server = server.name(name.clone());
+    }
+    if let Some(project) = &spec.project {
+        server = server.project(project.clone());
+    }
+    server.register(store)
+}
+
+/// `ws://host:port/`, with brackets around an IPv6 address.
+fn ws_url(host: IpAddr, port: u16) -> String {
+    format!("ws://{}/", SocketAddr::new(host, port))
+}
+
+/// Ends a command that will not be registered: SIGTERM, then SIGKILL after a grace period.
+fn stop(child: &mut Child) {
+    const GRACE: Duration = Duration::from_secs(3);
+    // SAFETY: kill has no memory preconditions; the PID is our own unreaped child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(PROBE_EVERY);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The thread that takes SIGINT and SIGTERM and forwards those sent with `kill` to the
+/// command. Dropping it stops the thread and unblocks the signals again.
+struct SignalForwarder {
+    target: Arc<Mutex<Target>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    previous_mask: libc::sigset_t,
+}
+
+impl SignalForwarder {
+    fn start() -> Result<SignalForwarder, SuperviseError> {
+        let set = forwarded_signals();
+        // SAFETY: the sets are initialised by sigemptyset/sigaddset before use.
+        let previous_mask = unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            if rc != 0 {
+                return Err(SuperviseError::Signals(io::Error::from_raw_os_error(rc)));
+            }
+            old
+        };
+        let target = Arc::new(Mutex::new(Target::Starting(Vec::new())));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("wsreg-signals".into())
+            .spawn({
+                let (target, stop) = (target.clone(), stop.clone());
+                move || forward_loop(set, &target, &stop)
+            })
+            .map_err(SuperviseError::Signals)?;
+        Ok(SignalForwarder {
+            target,
+            stop,
+            thread: Some(thread),
+            previous_mask,
+        })
+    }
+
+    /// Sets the process to forward to, and sends it the signals that came before it.
+    fn forward_to(&self, pid: u32) {
+        let pid = pid as libc::pid_t;
+        let previous = std::mem::replace(&mut *self.target(), Target::Running(pid));
+        if let Target::Starting(pending) = previous {
+            pending.into_iter().for_each(|signo| send(pid, signo));
+        }
+    }
+
+    /// Stops forwarding: the command has been reaped.
+    fn ended(&self) {
+        *self.target() = Target::Ended;
+    }
+
+    fn target(&self) -> std::sync::MutexGuard<'_, Target> {
+        self.target.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for SignalForwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // SAFETY: restores the mask saved in `start`.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous_mask, std::ptr::null_mut())
+        };
+    }
+}
+
+fn forwarded_signals() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set; sigaddset adds valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Where signals go.
+enum Target {
+    /// The command has not started: signals wait here.
+    Starting(Vec<libc::c_int>),
+    Running(libc::pid_t),
+    /// The command has been reaped: its PID may belong to another process now.
+    Ended,
+}
+
+fn send(pid: libc::pid_t, signo: libc::c_int) {
+    tracing::debug!("forwarding signal {signo} to {pid}");
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(pid, signo) };
+}
+
+fn forward_loop(set: libc::sigset_t, target: &Mutex<Target>, stop: &AtomicBool) {
+    const POLL: libc::timespec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    while !stop.load(Ordering::SeqCst) {
+        // SAFETY: `info` is written by sigtimedwait before it is read.
+        let (signo, info) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            (libc::sigtimedwait(&set, &mut info, &POLL), info)
+        };
+        if signo <= 0 {
+            continue;
+        }
+        // SI_KERNEL (and other positive codes): generated for the terminal's process
+        // group, which the command is in too.
+        if info.si_code > 0 {
+            continue;
+        }
+        match &mut *target.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Starting(pending) => pending.push(signo),
+            Target::Running(pid) => send(*pid, signo),
+            Target::Ended => {}
+        }
+    }
+}
