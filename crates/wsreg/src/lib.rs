@@ -29,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod registration;
 pub mod registry;
+pub mod servers;
 pub mod supervise;
 
 pub use error::{Error, Result};

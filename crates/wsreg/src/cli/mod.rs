@@ -1,10 +1,12 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 //! Errors are reported here, at the edge, as one line with their context.
 
+mod echo;
 mod list;
 mod prune;
 mod register;
 mod run;
+mod server;
 mod unregister;
 mod watch;
 
@@ -40,6 +42,8 @@ enum Command {
     Unregister(unregister::Args),
     /// Run a server written in any language with a free port in $PORT, registered while it lives
     Run(run::Args),
+    /// Run a registered WebSocket echo server
+    Echo(echo::Args),
 }
 
 /// `--project` and `--kind`, shared by the readers.
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Register(args) => register::run(&store, args),
         Command::Unregister(args) => unregister::run(&store, args),
         Command::Run(args) => run::run(&store, args),
+        Command::Echo(args) => echo::run(&store, args),
     }
 }
 

@@ -1,0 +1,94 @@
+//! What every server subcommand shares: the listening options, the registry listing
+//! options, and running a server until SIGINT/SIGTERM with the one line that says where
+//! it listens (scripts and tests wait for that line).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use axum::Router;
+use wsreg::Store;
+use wsreg::http::Guard;
+use wsreg::servers::{Bound, Launch, Listing, terminate_signal};
+
+/// Where a server listens and whom it accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: String,
+    /// Also accept requests whose Host is this name (repeatable)
+    #[arg(long = "allowed-host", value_name = "H")]
+    pub allowed_hosts: Vec<String>,
+    /// Also accept requests and WebSocket upgrades from this origin, e.g.
+    /// https://tool.example (repeatable)
+    #[arg(long = "allowed-origin", value_name = "O")]
+    pub allowed_origins: Vec<String>,
+}
+
+impl ListenArgs {
+    /// The launch options for `port`, listed as `listing` (or not listed).
+    pub fn launch(self, port: u16, listing: Option<Listing>) -> Launch {
+        Launch {
+            host: self.host,
+            port,
+            guard: Guard {
+                allowed_hosts: self.allowed_hosts,
+                allowed_origins: self.allowed_origins,
+            },
+            listing,
+        }
+    }
+}
+
+/// How a registered server is labelled on the page.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListingArgs {
+    /// A label shown on the page
+    #[arg(long, value_name = "S")]
+    pub name: Option<String>,
+    /// A namespace readers can filter on
+    #[arg(long, value_name = "P")]
+    pub project: Option<String>,
+}
+
+impl ListingArgs {
+    pub fn listing(self, kind: &str) -> Listing {
+        Listing {
+            kind: kind.to_owned(),
+            name: self.name,
+            project: self.project,
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for a server command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// Prints the listening line: `<label> listening on <url>[ id <id>]`.
+pub fn announce(label: &str, bound: &Bound) {
+    match bound.id() {
+        Some(id) => println!("{label} listening on {} id {id}", bound.ws_url()),
+        None => println!("{label} listening on {}", bound.http_url()),
+    }
+}
+
+/// Runs one server: bind (and register), announce, call `on_listening`, serve until
+/// SIGINT or SIGTERM, unregister, exit 0.
+pub fn run(
+    store: &Store,
+    label: &str,
+    launch: Launch,
+    app: Router,
+    on_listening: impl FnOnce(&Bound),
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let stop = terminate_signal().context("cannot install signal handlers")?;
+        let bound = launch.bind(store).await?;
+        announce(label, &bound);
+        on_listening(&bound);
+        bound.serve(app, stop).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

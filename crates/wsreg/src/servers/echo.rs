@@ -1,0 +1,55 @@
+//! The echo server: every message comes back unchanged, text as text and binary as
+//! binary, on any path. Pings are answered by the WebSocket layer itself; a message over
+//! the limit closes the connection with 1009.
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+
+use super::shutdown::Shutdown;
+use super::socket;
+
+/// The kind echo servers register as.
+pub const KIND: &str = "echo";
+
+/// The echo server's routes: a WebSocket upgrade at every path.
+pub fn router(max_message: usize) -> Router {
+    Router::new().fallback(accept).with_state(max_message)
+}
+
+async fn accept(
+    State(max_message): State<usize>,
+    shutdown: Shutdown,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    socket::upgrade(ws, max_message, shutdown, move |socket, shutdown| {
+        echo(socket, shutdown, max_message)
+    })
+}
+
+async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
+    loop {
+        let received = tokio::select! {
+            received = socket.recv() => received,
+            () = shutdown.requested() => return socket::close_going_away(socket).await,
+        };
+        let reply = match received {
+            None => return,
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
+            // Pongs to pings and the reply to a Close are sent by the WebSocket layer.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_))) => continue,
+            Some(Err(e)) if socket::is_too_large(&e) => {
+                return socket::close_too_large(socket, max_message).await;
+            }
+            Some(Err(e)) => {
+                tracing::debug!("echo connection ended: {e}");
+                return;
+            }
+        };
+        if socket.send(reply).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The scaffold every wsreg server runs in: bind, register, serve behind the guard, shut
+//! down gracefully.
+//!
+//! [`Launch::bind`] listens first and registers second, so an entry never points at a
+//! port nobody listens on (connections that arrive before `serve` wait in the backlog).
+//! [`Bound::serve`] puts the [`Guard`] in front of every route, the fallback and the
+//! WebSocket upgrades, and runs until `stop` resolves; then it stops accepting, tells
+//! every long-lived connection to end ([`Shutdown`]), waits for them at most [`GRACE`],
+//! and unregisters last — so a client that sees 1001 can rely on the entry being gone
+//! moments later, and the process exits well within a second of SIGTERM.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{Extension, Router};
+use tokio::net::TcpListener;
+
+use super::shutdown::Shutdown;
+use crate::http::guard::{self, Guard};
+use crate::registration::{Registration, Server};
+use crate::registry::Store;
+
+/// How long a stopping server waits for its connections to close.
+pub const GRACE: Duration = Duration::from_millis(500);
+
+/// Where a server listens and what it registers as.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The address to bind: an IP address or a name that resolves to one.
+    pub host: String,
+    /// The port; 0 lets the OS choose a free one.
+    pub port: u16,
+    /// The Host/Origin checks in front of every request.
+    pub guard: Guard,
+    /// What to register as once listening; `None` for servers that are not listed
+    /// (the registry endpoint itself).
+    pub listing: Option<Listing>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            host: Ipv4Addr::LOCALHOST.to_string(),
+            port: 0,
+            guard: Guard::default(),
+            listing: None,
+        }
+    }
+}
+
+/// What a server's registry entry says about it.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// A short lowercase word: `echo`, `yjs`, …
+    pub kind: String,
+    pub name: Option<String>,
+    pub project: Option<String>,
+}
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(
+        "{addr} is already in use by another program (choose another --port, or --port 0 for a free one)"
+    )]
+    PortInUse { addr: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot register the server: {0}")]
+    Register(#[source] crate::Error),
+    #[error("the server failed: {0}")]
+    Serve(#[source] io::Error),
+}
+
+/// A server that listens (and is registered, if it has a listing) but does not serve yet.
+pub struct Bound {
+    listener: TcpListener,
+    addr: SocketAddr,
+    guard: Guard,
+    registration: Option<Registration>,
+}
+
+impl Launch {
+    /// Binds the listening socket, then registers the server in `store`.
+    pub async fn bind(self, store: &Store) -> Result<Bound, LaunchError> {
+        let addr = format!("{}:{}", self.host, self.port);
+        let listener = TcpListener::bind((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::AddrInUse => LaunchError::PortInUse { addr: addr.clone() },
+                _ => LaunchError::Bind {
+                    addr: addr.clone(),
+                    source,
+                },
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| LaunchError::Bind { addr, source })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {addr}, beyond loopback: other machines can connect (Host and Origin checks still apply)"
+            );
+        }
+        let registration = match self.listing {
+            None => None,
+            Some(listing) => Some(register(store, listing, addr).await?),
+        };
+        Ok(Bound {
+            listener,
+            addr,
+            guard: self.guard,
+            registration,
+        })
+    }
+}
+
+async fn register(
+    store: &Store,
+    listing: Listing,
+    addr: SocketAddr,
+) -> Result<Registration, LaunchError> {
+    let mut server = Server::new(&listing.kind, addr.port()).url(ws_url(addr));
+    if let Some(name) = listing.name {
+        server = server.name(name);
+    }
+    if let Some(project) = listing.project {
+        server = server.project(project);
+    }
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || server.register(&store))
+        .await
+        .map_err(|e| LaunchError::Serve(io::Error::other(e)))?
+        .map_err(LaunchError::Register)
+}
+
+/// The address a local client connects to: an unspecified bind address (`0.0.0.0`, `::`)
+/// is reached through loopback.
+fn connect_addr(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{}/", connect_addr(addr))
+}
+
+impl Bound {
+    /// The bound address (with the port the OS chose).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket URL clients connect to, as registered.
+    pub fn ws_url(&self) -> String {
+        ws_url(self.addr)
+    }
+
+    /// The HTTP URL of the server's root, for pages and APIs.
+    pub fn http_url(&self) -> String {
+        format!("http://{}/", connect_addr(self.addr))
+    }
+
+    /// The registry id, when the server is registered.
+    pub fn id(&self) -> Option<&str> {
+        self.registration.as_ref().map(Registration::id)
+    }
+
+    /// Serves `app` until `stop` resolves, then shuts down gracefully and unregisters.
+    pub async fn serve(
+        self,
+        app: Router,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LaunchError> {
+        let shutdown = Shutdown::new();
+        let app =
+            app.layer(Extension(shutdown.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::new(self.guard),
+                    guard::middleware,
+                ));
+        let stopping = shutdown.clone();
+        let mut server = tokio::spawn(
+            axum::serve(self.listener, app)
+                .with_graceful_shutdown(async move { stopping.requested().await })
+                .into_future(),
+        );
+        let failed = tokio::select! {
+            () = stop => None,
+            result = &mut server => Some(result),
+        };
+        shutdown.begin();
+        let result = match failed {
+            Some(result) => result,
+            None => {
+                let drained = async {
+                    shutdown.drained().await;
+                    (&mut server).await
+                };
+                match tokio::time::timeout(GRACE, drained).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::debug!("connections still open after {GRACE:?}; closing them");
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
+        if let Some(registration) = self.registration {
+            let unregistered = tokio::task::spawn_blocking(move || registration.unregister()).await;
+            if let Ok(Err(e)) = unregistered {
+                tracing::warn!("cannot unregister: {e}");
+            }
+        }
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(LaunchError::Serve(e)),
+            Err(e) => Err(LaunchError::Serve(io::Error::other(e))),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The WebSocket servers wsreg runs and the scaffold they share.
+//!
+//! Every server is an axum [`Router`](axum::Router) handed to the same scaffold:
+//! [`Launch::bind`] (listen on 127.0.0.1, port 0 by default, then register) and
+//! [`Bound::serve`] (the Host/Origin guard on every route, graceful shutdown that closes
+//! WebSockets with 1001 and unregisters). WebSocket handlers accept and close sockets
+//! through [`socket`], so every server enforces its message limit and closes alike.
+
+pub mod echo;
+pub mod launch;
+pub mod shutdown;
+pub mod socket;
+
+pub use launch::{Bound, GRACE, Launch, LaunchError, Listing};
+pub use shutdown::{Shutdown, terminate_signal};

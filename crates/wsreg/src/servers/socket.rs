@@ -1,0 +1,105 @@
+//! Accepting and closing WebSockets the same way in every wsreg server.
+//!
+//! - [`upgrade`] applies the per-message size limit (to whole messages and to single
+//!   frames, so an oversized frame is refused from its header, before its payload is
+//!   buffered) and holds the server's [`Shutdown`] for the connection's lifetime.
+//! - [`close_going_away`] is the shutdown close: 1001, then a short wait for the client's
+//!   Close so it sees a clean handshake rather than a reset.
+//! - [`close_too_large`] is the answer to an oversized message: 1009. The reader has
+//!   stopped mid-message by then, so the connection lingers briefly before it is dropped:
+//!   dropping a socket with unread input resets it at once, and a reset can destroy the
+//!   Close frame before the client has read it.
+//! - A plain GET without the upgrade headers gets a JSON 426, like every other error.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::shutdown::Shutdown;
+
+/// How long a closing server waits for the client's Close (or lets a refused one read it).
+pub const CLOSE_WAIT: Duration = Duration::from_millis(250);
+
+/// The default per-message limit: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
+
+/// Completes a WebSocket upgrade: messages above `max_message` bytes are refused with
+/// 1009, and `handle` runs with the socket while the server's shutdown waits for it.
+/// A request that is not an upgrade gets 426 with a JSON error.
+pub fn upgrade<F, Fut>(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    max_message: usize,
+    shutdown: Shutdown,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(WebSocket, Shutdown) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return not_an_upgrade(rejection),
+    };
+    let hold = shutdown.hold();
+    ws.max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| async move {
+            let _hold = hold;
+            handle(socket, shutdown).await
+        })
+}
+
+fn not_an_upgrade(rejection: WebSocketUpgradeRejection) -> Response {
+    let status = match rejection.status() {
+        StatusCode::BAD_REQUEST => StatusCode::UPGRADE_REQUIRED,
+        other => other,
+    };
+    let error = format!("this is a WebSocket endpoint: {}", rejection.body_text());
+    (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+/// Whether a receive error is a message (or frame) over the limit.
+pub fn is_too_large(err: &axum::Error) -> bool {
+    use std::error::Error as _;
+    matches!(
+        err.source()
+            .and_then(|e| e.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Closes with 1001 "going away" and waits up to [`CLOSE_WAIT`] for the client's Close.
+pub async fn close_going_away(mut socket: WebSocket) {
+    if send_close(&mut socket, close_code::AWAY, "server shutting down".into())
+        .await
+        .is_ok()
+    {
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+        .await;
+    }
+}
+
+/// Closes with 1009 "message too big" after a receive error [`is_too_large`] accepted.
+pub async fn close_too_large(mut socket: WebSocket, max_message: usize) {
+    let reason = format!("message too big: the limit is {max_message} bytes");
+    if send_close(&mut socket, close_code::SIZE, reason)
+        .await
+        .is_ok()
+    {
+        tokio::time::sleep(CLOSE_WAIT).await;
+    }
+}
+
+async fn send_close(socket: &mut WebSocket, code: u16, reason: String) -> Result<(), axum::Error> {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    socket.send(Message::Close(Some(frame))).await
+}

@@ -1,0 +1,362 @@
+//! Helpers shared by the integration tests: a temporary registry, `wsreg` processes that
+//! are killed (by PID) when dropped, the line a server prints when it listens, and a
+//! minimal HTTP/1.0 client (one request per connection, the body ends with the
+//! connection, so streamed responses need no chunk decoding).
+//!
+//! Every wait is bounded. Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const WSREG: &str = env!("CARGO_BIN_EXE_wsreg");
+
+/// The longest any single step of a test may take.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A registry file in a fresh temporary directory, removed on drop.
+pub struct Registry {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let path = dir.path().join("reg").join("servers.json");
+        Registry { _dir: dir, path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `wsreg --registry <this> ARGS…`, with stdout piped.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(WSREG);
+        cmd.arg("--registry")
+            .arg(&self.path)
+            .args(args)
+            .env("WSREG_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        cmd
+    }
+
+    /// Starts `wsreg ARGS…` against this registry.
+    pub fn spawn(&self, args: &[&str]) -> Proc {
+        Proc::spawn(self.command(args))
+    }
+
+    /// Starts `wsreg echo --port 0 ARGS…` and waits until it listens.
+    pub fn echo(&self, args: &[&str]) -> (Proc, Listening) {
+        let mut all = vec!["echo", "--port", "0"];
+        all.extend_from_slice(args);
+        let mut proc = self.spawn(&all);
+        let listening = proc.listening();
+        (proc, listening)
+    }
+
+    /// Starts `wsreg serve --port 0 ARGS…` and waits until it listens.
+    pub fn serve(&self, args: &[&str]) -> (Proc, Listening) {
+        let mut all = vec!["serve", "--port", "0"];
+        all.extend_from_slice(args);
+        let mut proc = self.spawn(&all);
+        let listening = proc.listening();
+        (proc, listening)
+    }
+
+    /// The live servers as `wsreg list --json` prints them.
+    pub fn list(&self) -> serde_json::Value {
+        let out = self
+            .command(&["list", "--json"])
+            .output()
+            .expect("run wsreg list");
+        assert!(out.status.success(), "wsreg list failed: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("wsreg list --json prints JSON")
+    }
+
+    /// The ids of the live servers.
+    pub fn ids(&self) -> Vec<String> {
+        ids(&self.list())
+    }
+}
+
+/// The ids in a `{"version":1,"servers":[…]}` document.
+pub fn ids(doc: &serde_json::Value) -> Vec<String> {
+    doc["servers"]
+        .as_array()
+        .expect("a servers array")
+        .iter()
+        .map(|s| s["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// What a server's listening line says: `<label> listening on <url>[ id <id>]`.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    pub url: String,
+    pub id: Option<String>,
+    pub addr: SocketAddr,
+}
+
+impl Listening {
+    fn parse(line: &str) -> Option<Listening> {
+        let rest = line.split_once(" listening on ")?.1;
+        let mut words = rest.split_whitespace();
+        let url = words.next()?.to_owned();
+        let id = match (words.next(), words.next()) {
+            (Some("id"), Some(id)) => Some(id.to_owned()),
+            _ => None,
+        };
+        let authority = url.split("://").nth(1)?.trim_end_matches('/');
+        let addr = authority.parse().ok()?;
+        Some(Listening { url, id, addr })
+    }
+
+    /// `host:port`, as a Host header value.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+/// A running `wsreg` process; killed with SIGKILL (by its PID) when dropped.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    exited: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd.spawn().expect("start wsreg");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            exited: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next stdout line that satisfies `pred`, within [`STEP`].
+    pub fn line_where(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {STEP:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    panic!("wsreg exited ({status:?}) before printing {what}")
+                }
+            }
+        }
+    }
+
+    /// Waits for the next listening line.
+    pub fn listening(&mut self) -> Listening {
+        let line = self.line_where("listening line", |l| Listening::parse(l).is_some());
+        Listening::parse(&line).expect("parsed above")
+    }
+
+    /// Sends a signal to this process (and only this one).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with the PID of a child this test started and has not reaped.
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exited = Some(status);
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wsreg (pid {}) still running after {limit:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `check` every 5 ms until it holds, for at most `limit`; returns the time taken.
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An HTTP response, as far as the tests look at it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The first value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends `GET path` with `Host: <addr>` unless `headers` names a Host, and reads the
+/// head; the returned stream is positioned at the start of the body.
+pub fn request(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, BufReader<TcpStream>) {
+    let stream = TcpStream::connect_timeout(&addr, STEP).expect("connect");
+    stream.set_read_timeout(Some(STEP)).expect("set timeout");
+    let mut head = format!("GET {path} HTTP/1.0\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    (&stream).write_all(head.as_bytes()).expect("send request");
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("read status");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').expect("a header line");
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    (status, headers, reader)
+}
+
+/// `GET path` and the whole response.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    let (status, headers, mut reader) = request(addr, path, headers);
+    let mut body = String::new();
+    reader.read_to_string(&mut body).expect("read body");
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A Server-Sent Events subscription read on its own thread.
+pub struct Events {
+    events: Receiver<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub status: u16,
+}
+
+impl Events {
+    pub fn subscribe(addr: SocketAddr, path: &str) -> Events {
+        let (status, headers, reader) = request(addr, path, &[("Accept", "text/event-stream")]);
+        reader
+            .get_ref()
+            .set_read_timeout(None)
+            .expect("clear timeout");
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut event, mut data) = (String::from("message"), Vec::<String>::new());
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if line.is_empty() {
+                    if !data.is_empty() && tx.send((event.clone(), data.join("\n"))).is_err() {
+                        return;
+                    }
+                    event = "message".into();
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim_start().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                }
+            }
+        });
+        Events {
+            events,
+            headers,
+            status,
+        }
+    }
+
+    /// The next `servers` event's document, within `limit`.
+    pub fn next_servers(&self, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((event, data)) if event == "servers" => {
+                    return serde_json::from_str(&data).expect("servers event holds JSON");
+                }
+                Ok(_) => {}
+                Err(e) => panic!("no servers event within {limit:?}: {e}"),
+            }
+        }
+    }
+
+    /// Whether another event arrives within `limit`.
+    pub fn quiet_for(&self, limit: Duration) -> bool {
+        self.events.recv_timeout(limit).is_err()
+    }
+}
