@@ -11,7 +11,7 @@ import { documentFor } from './http.js';
 /**
  * @typedef {import('../index.js').RegistryState} RegistryState
  * @typedef {import('../index.js').ServerFilter} ServerFilter
- * @typedef {import('./watch.js').RegistryWatcher} RegistryWatcher
+ * @typedef {import('../index.js').RegistryWatcher} RegistryWatcher
  * @typedef {{ send(event: string, payload?: any): void }} HotClient
  * @typedef {{
  *   send(event: string, payload?: any): void,

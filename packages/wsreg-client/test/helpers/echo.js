@@ -1,0 +1,58 @@
+// Real WebSocket echo servers for the tests (the `ws` package), on 127.0.0.1.
+
+import { WebSocketServer } from 'ws';
+
+/**
+ * Starts an echo server; `port` 0 picks a free one.
+ * @param {number} [port]
+ */
+export async function startEcho(port = 0) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port });
+  await new Promise((resolve, reject) => {
+    wss.once('listening', resolve);
+    wss.once('error', reject);
+  });
+  /** @type {{ code: number, reason: string }[]} */
+  const closes = [];
+  let connections = 0;
+  wss.on('connection', (socket) => {
+    connections += 1;
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+    socket.on('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
+  });
+  const actualPort = /** @type {import('node:net').AddressInfo} */ (wss.address()).port;
+  return {
+    port: actualPort,
+    url: `ws://127.0.0.1:${actualPort}/`,
+    closes,
+    get connections() {
+      return connections;
+    },
+    get clients() {
+      return wss.clients.size;
+    },
+    /** Stops listening and drops every client at once (like a crash). */
+    async kill() {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((resolve) => wss.close(() => resolve(undefined)));
+    },
+  };
+}
+
+/**
+ * Waits until `check()` is truthy (polling every few ms), or throws.
+ * @template T
+ * @param {() => T} check
+ * @param {number} [timeoutMs]
+ * @param {string} [what]
+ * @returns {Promise<T>}
+ */
+export async function waitFor(check, timeoutMs = 5000, what = 'condition') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
