@@ -2,7 +2,7 @@
 //
 // Host: a loopback name (localhost, *.localhost, 127.x.x.x, [::1]) or one that
 // Vite's `allowedHosts` allows; anything else is refused (DNS rebinding).
-// Origin: none (not a cross-origin browser request), the page's own origin, a
+// Origin: none (and not `Sec-Fetch-Site: cross-site`), the page's own origin, a
 // loopback origin, or one that Vite's `cors` setting allows; anything else is
 // refused (a web site reading the registry). Never `*`.
 
@@ -28,7 +28,11 @@ export function createGuard(options = {}) {
     }
 
     const origin = req.headers.origin;
-    if (origin === undefined) return { ok: true, allowOrigin: null };
+    if (origin === undefined) {
+      // No Origin: not a CORS request. A browser still says where it comes from.
+      if (req.headers['sec-fetch-site'] === 'cross-site') return refuse('cross-site request (Sec-Fetch-Site) is not allowed');
+      return { ok: true, allowOrigin: null };
+    }
     /** @type {URL} */
     let url;
     try {

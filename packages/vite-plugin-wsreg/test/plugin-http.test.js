@@ -164,6 +164,15 @@ for (const mode of MODES) {
       }
     });
 
+    test('a cross-site request without Origin (Sec-Fetch-Site: cross-site) is refused', async () => {
+      const res = await request(`${server.url}/api/registry`, { headers: { 'Sec-Fetch-Site': 'cross-site' } });
+      assert.equal(res.status, 403);
+      assert.match(res.json.error, /cross-site/);
+      for (const site of ['same-origin', 'same-site', 'none']) {
+        assert.equal((await request(`${server.url}/api/registry`, { headers: { 'Sec-Fetch-Site': site } })).status, 200, site);
+      }
+    });
+
     test('same-origin, loopback and cors-allowed Origins are answered, echoed exactly', async () => {
       for (const origin of [server.url, 'http://localhost:3000', 'https://app.localhost', 'https://allowed.example']) {
         const res = await request(`${server.url}/api/registry`, { headers: { Origin: origin } });
