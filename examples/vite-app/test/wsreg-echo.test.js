@@ -1,0 +1,69 @@
+// The example app in Chromium with real `wsreg echo` processes: after a new
+// one starts, the page gets `wsreg:servers` over HMR, shows its card and
+// connects to it. Prints the time from spawning the process to the card
+// being `connected`.
+//
+// Needs the binary: $WSREG_BIN or target/debug/wsreg.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, test } from 'node:test';
+import { requireWsreg, startWsregEcho } from '../../../packages/vite-plugin-wsreg/test/helpers/wsreg-bin.js';
+import { launchChromium, startApp, tempRegistry } from './helpers.js';
+
+const reg = tempRegistry();
+/** @type {Awaited<ReturnType<typeof startApp>>} */
+let app;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
+const echoes = [];
+
+before(async () => {
+  app = await startApp(reg.file);
+  browser = await launchChromium();
+});
+after(async () => {
+  for (const e of echoes) e.child.kill('SIGKILL');
+  await browser?.close();
+  await app?.server.close();
+  fs.rmSync(reg.dir, { recursive: true, force: true });
+});
+
+test('a new `wsreg echo` appears on the open page and is connected; stopping it removes the card', async () => {
+  requireWsreg('echo');
+  const page = await browser.newPage();
+  await page.goto(app.url);
+  await page.waitForSelector('#registry-status[data-source="hmr"]', { timeout: 15000 });
+  assert.equal(await page.locator('.card').count(), 0);
+
+  const first = await startWsregEcho(reg.file, ['--name', 'first echo']);
+  echoes.push(first);
+  await page.waitForSelector(`.card[data-id="${first.entry.id}"][data-status="connected"]`, { timeout: 5000 });
+  const ms = performance.now() - first.started;
+  console.log(`wsreg echo spawned → card connected in the page: ${ms.toFixed(0)} ms`);
+  assert.equal(await page.getAttribute('#registry-status', 'data-source'), 'hmr');
+  assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-port'), String(first.entry.port));
+  assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-kind'), 'echo');
+
+  const second = await startWsregEcho(reg.file);
+  echoes.push(second);
+  await page.waitForSelector(`.card[data-id="${second.entry.id}"][data-status="connected"]`, { timeout: 5000 });
+  console.log(`second wsreg echo spawned → connected: ${(performance.now() - second.started).toFixed(0)} ms`);
+
+  await page.fill('#send-text', 'through wsreg echo');
+  await page.click('#send-form button');
+  for (const e of [first, second]) {
+    await page.waitForFunction(
+      (id) => document.querySelector(`.card[data-id="${id}"] .last-message`)?.textContent === 'through wsreg echo',
+      e.entry.id,
+    );
+  }
+
+  first.child.kill('SIGTERM');
+  await page.waitForSelector(`.card[data-id="${first.entry.id}"]`, { state: 'detached', timeout: 5000 });
+  second.child.kill('SIGKILL');
+  await page.waitForSelector(`.card[data-id="${second.entry.id}"]`, { state: 'detached', timeout: 5000 });
+  assert.equal(await page.isVisible('#empty'), true);
+  await page.close();
+});

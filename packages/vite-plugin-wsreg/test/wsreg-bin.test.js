@@ -1,0 +1,133 @@
+// The plugin and the Rust `wsreg` binary on one registry file: entries the
+// binary writes (`wsreg register`, real `wsreg echo` processes) are served by
+// the plugin exactly as `wsreg list --json` prints them, pushed over SSE when
+// servers start and stop, and dropped when one is SIGKILLed.
+//
+// Needs the binary: $WSREG_BIN or target/debug/wsreg (see helpers/wsreg-bin.js).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { openEventStream, request } from './helpers/http-client.js';
+import { startTimeOf } from './helpers/registry-writer.js';
+import { makeSite, startVite } from './helpers/vite-servers.js';
+import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
+
+/** @param {string} prefix */
+function tempRegistry(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o700);
+  return { dir, file: path.join(dir, 'servers.json') };
+}
+
+/** @param {any} doc */
+const ids = (doc) => doc.servers.map((/** @type {any} */ s) => s.id);
+
+describe(`the plugin reads what ${path.relative(process.cwd(), WSREG_BIN)} writes`, () => {
+  const site = makeSite();
+  const reg = tempRegistry('wsreg-bin-');
+  /** @type {import('./helpers/vite-servers.js').Started} */
+  let dev;
+  /** @type {import('./helpers/vite-servers.js').Started} */
+  let prev;
+  before(async () => {
+    dev = await startVite('dev', { root: site, plugin: { registry: reg.file } });
+    prev = await startVite('preview', { root: site, plugin: { registry: reg.file } });
+  });
+  after(async () => {
+    await dev?.close();
+    await prev?.close();
+    fs.rmSync(site, { recursive: true, force: true });
+    fs.rmSync(reg.dir, { recursive: true, force: true });
+  });
+
+  test('wsreg register → GET /api/registry equals `wsreg list --json`, with and without filters', async () => {
+    requireWsreg('register');
+    const env = { WSREG_REGISTRY: reg.file };
+    const me = String(process.pid);
+    runWsreg(['register', '--pid', me, '--port', '45001', '--kind', 'echo', '--name', '<b>one</b> & “two”', '--project', 'alpha', '--meta', 'room="a"', '--meta', 'n=3'], env);
+    runWsreg(['register', '--pid', me, '--port', '45002', '--kind', 'yjs', '--project', 'beta', '--url', 'ws://127.0.0.1:45002/doc'], env);
+    runWsreg(['register', '--pid', me, '--port', '45003', '--ttl', '600', '--session', 's-1'], env);
+    const fromRust = JSON.parse(runWsreg(['list', '--json'], env));
+    assert.equal(fromRust.servers.length, 3);
+    for (const server of [dev, prev]) {
+      const res = await request(`${server.url}/api/registry`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.json, fromRust, `${server.mode} disagrees with wsreg list --json`);
+      for (const [flag, value] of [['--project', 'alpha'], ['--kind', 'yjs']]) {
+        const rust = JSON.parse(runWsreg(['list', '--json', flag, value], env));
+        const js = (await request(`${server.url}/api/registry?${flag.slice(2)}=${value}`)).json;
+        assert.deepEqual(js, rust, `${server.mode} ${flag} ${value}`);
+      }
+    }
+    const [one] = fromRust.servers;
+    assert.equal(one.pid, process.pid);
+    assert.equal(one.pidStartTime, startTimeOf(process.pid));
+    assert.equal(one.name, '<b>one</b> & “two”');
+    assert.deepEqual(one.meta, { room: 'a', n: 3 });
+    fs.rmSync(reg.file, { force: true });
+  });
+
+  test('real `wsreg echo` processes: listed, echo, pushed on start, gone on SIGTERM and on SIGKILL', async () => {
+    requireWsreg('echo');
+    fs.rmSync(reg.file, { force: true });
+    const a = await startWsregEcho(reg.file, ['--name', 'echo a']);
+    const b = await startWsregEcho(reg.file);
+    /** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
+    const all = [a, b];
+    try {
+      const res = await request(`${dev.url}/api/registry`);
+      assert.deepEqual(ids(res.json).sort(), [a.entry.id, b.entry.id].sort());
+      for (const { child, entry } of [a, b]) {
+        const s = res.json.servers.find((/** @type {any} */ x) => x.id === entry.id);
+        assert.equal(s.kind, 'echo');
+        assert.equal(s.pid, child.pid);
+        assert.equal(s.pidStartTime, startTimeOf(/** @type {number} */ (child.pid)));
+      }
+      assert.deepEqual(res.json, JSON.parse(runWsreg(['list', '--json'], { WSREG_REGISTRY: reg.file })));
+
+      // Each echoes a frame back unchanged.
+      for (const { entry } of [a, b]) {
+        const ws = new WebSocket(entry.url);
+        await new Promise((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+        const reply = new Promise((resolve) => ws.once('message', (d) => resolve(d.toString())));
+        ws.send(`ping ${entry.id}`);
+        assert.equal(await reply, `ping ${entry.id}`);
+        ws.close();
+      }
+
+      const stream = await openEventStream(`${dev.url}/api/registry/events`);
+      try {
+        assert.equal(ids(JSON.parse((await stream.next()).data)).length, 2);
+        const c = await startWsregEcho(reg.file);
+        all.push(c);
+        const pushed = await stream.next({ timeoutMs: 5000, accept: (e) => ids(JSON.parse(e.data)).includes(c.entry.id) });
+        console.log(`wsreg echo start → SSE push in ${(pushed.at - c.started).toFixed(0)} ms`);
+
+        let t0 = performance.now();
+        a.child.kill('SIGTERM');
+        await stream.next({ timeoutMs: 5000, accept: (e) => !ids(JSON.parse(e.data)).includes(a.entry.id) });
+        console.log(`wsreg echo SIGTERM → SSE push without it in ${(performance.now() - t0).toFixed(0)} ms`);
+        assert.equal((/** @type {any} */ (await a.exited)).code, 0, a.stderr);
+
+        t0 = performance.now();
+        b.child.kill('SIGKILL');
+        await stream.next({ timeoutMs: 3000, accept: (e) => !ids(JSON.parse(e.data)).includes(b.entry.id) });
+        const ms = performance.now() - t0;
+        console.log(`wsreg echo SIGKILL → SSE push without it in ${ms.toFixed(0)} ms`);
+        assert.ok(ms < 1500, `${ms} ms`);
+        assert.deepEqual(ids((await request(`${prev.url}/api/registry`)).json), [c.entry.id]);
+      } finally {
+        stream.close();
+      }
+    } finally {
+      for (const p of all) p.child.kill('SIGKILL');
+    }
+  });
+});
