@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { ownEntry, writeRegistryAtomic } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startEcho } from '../../../packages/wsreg-client/test/helpers/echo.js';
-import { launchChromium, startApp, tempRegistry } from './helpers.js';
+import { buildAndPreviewApp, launchChromium, startApp, tempRegistry } from './helpers.js';
 
 const reg = tempRegistry();
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
@@ -96,4 +96,23 @@ test('a registry of a newer version shows its error, not a stale list', async ()
   assert.equal(await page.locator('.card').count(), 0);
   writeRegistryAtomic(reg.file, { version: 1, servers: entries });
   await page.waitForSelector('.card[data-id="echo-one"][data-status="connected"]');
+});
+
+test('the built app under `vite preview` gets the list over SSE and connects', async () => {
+  const built = await buildAndPreviewApp(reg.file);
+  const p = await browser.newPage();
+  try {
+    await p.goto(built.url);
+    await p.waitForSelector('.card[data-id="echo-one"][data-status="connected"]', { timeout: 10000 });
+    assert.equal(await p.getAttribute('#registry-status', 'data-source'), 'sse');
+    const third = await startEcho();
+    echoes.push(third);
+    writeRegistryAtomic(reg.file, { version: 1, servers: [...entries, ownEntry({ id: 'echo-sse', port: third.port })] });
+    await p.waitForSelector('.card[data-id="echo-sse"][data-status="connected"]', { timeout: 5000 });
+    // Built with no HMR client: the page has no Vite client script.
+    assert.equal(await p.locator('script[src*="@vite/client"]').count(), 0);
+  } finally {
+    await p.close();
+    await built.close();
+  }
 });

@@ -62,6 +62,7 @@ export async function startVite(mode, options) {
   const common = {
     root: options.root,
     configFile: /** @type {false} */ (false),
+    cacheDir: path.join(options.root, '.vite-cache'),
     customLogger: quietLogger(warnings),
     plugins: [wsreg(options.plugin)],
   };
