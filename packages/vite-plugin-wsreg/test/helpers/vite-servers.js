@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServer, preview } from 'vite';
+import * as vite8 from 'vite';
 import wsreg from '../../src/index.js';
 
 /**
@@ -54,9 +54,10 @@ function quietLogger(warnings) {
 /**
  * @param {'dev' | 'preview'} mode
  * @param {{ root: string, plugin?: WsregOptions, http?: HttpOptions }} options
+ * @param {{ createServer: Function, preview: Function }} [vite] another Vite major (default: the workspace's)
  * @returns {Promise<Started>}
  */
-export async function startVite(mode, options) {
+export async function startVite(mode, options, vite = vite8) {
   /** @type {string[]} */
   const warnings = [];
   const common = {
@@ -68,12 +69,14 @@ export async function startVite(mode, options) {
   };
   const http = { host: '127.0.0.1', port: 0, strictPort: true, ...options.http };
   if (mode === 'dev') {
-    const server = await createServer({ ...common, server: { ...http, watch: null } });
+    /** @type {import('vite').ViteDevServer} */
+    const server = await vite.createServer({ ...common, server: { ...http, watch: null } });
     await server.listen();
     const port = /** @type {import('node:net').AddressInfo} */ (server.httpServer?.address()).port;
     return { mode, url: `http://127.0.0.1:${port}`, port, close: () => server.close(), dev: server, warnings };
   }
-  const server = await preview({ ...common, preview: { ...http, open: false } });
+  /** @type {import('vite').PreviewServer} */
+  const server = await vite.preview({ ...common, preview: { ...http, open: false } });
   const port = /** @type {import('node:net').AddressInfo} */ (server.httpServer.address()).port;
   return { mode, url: `http://127.0.0.1:${port}`, port, close: () => server.close(), dev: null, warnings };
 }

@@ -1,0 +1,98 @@
+// The plugin under each Vite major of its peer range (6, 7 and 8, installed
+// side by side as vite6, vite7 and vite): GET, SSE push, the Host and Origin
+// guard, and the HMR round trip in dev.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { openEventStream, request } from './helpers/http-client.js';
+import { ownEntry, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { makeSite, startVite } from './helpers/vite-servers.js';
+
+const majors = [
+  { name: 'vite6', load: () => import('vite6') },
+  { name: 'vite7', load: () => import('vite7') },
+  { name: 'vite', load: () => import('vite') },
+];
+
+for (const major of majors) {
+  describe(`${major.name}`, () => {
+    const site = makeSite();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `wsreg-${major.name}-`));
+    fs.chmodSync(dir, 0o700);
+    const file = path.join(dir, 'servers.json');
+    const entries = [ownEntry({ id: 'a', port: 43001 }), ownEntry({ id: 'b', kind: 'yjs', port: 43002 })];
+    /** @type {any} */
+    let vite;
+    before(async () => {
+      vite = await major.load();
+      writeRegistryAtomic(file, { version: 1, servers: entries });
+    });
+    after(() => {
+      fs.rmSync(site, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    for (const mode of /** @type {const} */ (['dev', 'preview'])) {
+      test(`${mode}: GET, filters, guard, SSE push (Vite ${major.name})`, async () => {
+        writeRegistryAtomic(file, { version: 1, servers: entries });
+        const s = await startVite(mode, { root: site, plugin: { registry: file } }, vite);
+        try {
+          const res = await request(`${s.url}/api/registry?kind=yjs`);
+          assert.equal(res.status, 200);
+          assert.deepEqual(res.json.servers.map((/** @type {any} */ x) => x.id), ['b']);
+          assert.equal((await request(`${s.url}/api/registry`, { headers: { Host: '10.9.8.7' } })).status, 403);
+          const cross = await request(`${s.url}/api/registry`, { headers: { Origin: 'https://evil.example' } });
+          assert.equal(cross.status, 403);
+          assert.equal(cross.headers['access-control-allow-origin'], undefined);
+          const stream = await openEventStream(`${s.url}/api/registry/events`);
+          try {
+            assert.equal(JSON.parse((await stream.next()).data).servers.length, 2);
+            writeRegistryAtomic(file, { version: 1, servers: entries.slice(1) });
+            assert.equal(JSON.parse((await stream.next({ timeoutMs: 3000 })).data).servers.length, 1);
+          } finally {
+            stream.close();
+          }
+        } finally {
+          await s.close();
+        }
+      });
+    }
+
+    test(`dev: HMR wsreg:get-servers → wsreg:servers, and pushes (Vite ${major.name})`, async () => {
+      writeRegistryAtomic(file, { version: 1, servers: entries });
+      const s = await startVite('dev', { root: site, plugin: { registry: file } }, vite);
+      try {
+        const token = /** @type {any} */ (s.dev?.config).webSocketToken ?? '';
+        const ws = new WebSocket(`ws://127.0.0.1:${s.port}/?token=${encodeURIComponent(token)}`, 'vite-hmr');
+        /** @type {any[]} */
+        const got = [];
+        ws.on('message', (d) => {
+          const m = JSON.parse(d.toString());
+          if (m.type === 'custom' && m.event === 'wsreg:servers') got.push(m.data);
+        });
+        await new Promise((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+        ws.send(JSON.stringify({ type: 'custom', event: 'wsreg:get-servers', data: {} }));
+        /** @param {string[]} want the ids of a wsreg:servers event still to come */
+        const until = async (want) => {
+          const t = Date.now();
+          const seen = () => got.some((d) => JSON.stringify(d.servers.map((/** @type {any} */ x) => x.id)) === JSON.stringify(want));
+          while (!seen() && Date.now() - t < 3000) await new Promise((r) => setTimeout(r, 10));
+          assert.ok(seen(), `no wsreg:servers with ${want}: got ${JSON.stringify(got)}`);
+        };
+        await until(['a', 'b']);
+        writeRegistryAtomic(file, { version: 1, servers: entries.slice(0, 1) });
+        await until(['a']);
+        ws.close();
+      } finally {
+        await s.close();
+      }
+    });
+  });
+}
