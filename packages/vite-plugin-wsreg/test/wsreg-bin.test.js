@@ -26,7 +26,7 @@ function tempRegistry(prefix) {
 /** @param {any} doc */
 const ids = (doc) => doc.servers.map((/** @type {any} */ s) => s.id);
 
-describe(`the plugin reads what ${path.relative(process.cwd(), WSREG_BIN)} writes`, () => {
+describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
   const site = makeSite();
   const reg = tempRegistry('wsreg-bin-');
   /** @type {import('./helpers/vite-servers.js').Started} */
