@@ -1,11 +1,13 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 //! Errors are reported here, at the edge, as one line with their context.
 
+mod demo;
 mod echo;
 mod list;
 mod prune;
 mod register;
 mod run;
+mod serve;
 mod server;
 mod unregister;
 mod watch;
@@ -44,6 +46,10 @@ enum Command {
     Run(run::Args),
     /// Run a registered WebSocket echo server
     Echo(echo::Args),
+    /// Serve the registry API with live push, and the page (or your own site with --static)
+    Serve(serve::Args),
+    /// Serve the page plus three echo servers: the 30-second tour
+    Demo(demo::Args),
 }
 
 /// `--project` and `--kind`, shared by the readers.
@@ -89,6 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unregister(args) => unregister::run(&store, args),
         Command::Run(args) => run::run(&store, args),
         Command::Echo(args) => echo::run(&store, args),
+        Command::Serve(args) => serve::run(&store, args),
+        Command::Demo(args) => demo::run(&store, args),
     }
 }
 

@@ -92,3 +92,21 @@ pub fn run(
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// Opens `url` in the desktop's browser; a failure is reported, not fatal.
+pub fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        tracing::warn!("cannot open a browser with {opener}: {e}; open {url} yourself");
+    }
+}

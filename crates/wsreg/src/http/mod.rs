@@ -1,5 +1,61 @@
-//! HTTP and WebSocket plumbing shared by every wsreg server.
+//! HTTP: the registry endpoint `wsreg serve` runs — the API ([`api`], [`events`]) and
+//! the page or a user's site ([`page`]) — and the guard ([`guard`]) every wsreg server,
+//! HTTP or WebSocket, puts in front of its routes.
 
+pub mod api;
+pub mod error;
+pub mod events;
 pub mod guard;
+pub mod page;
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::routing::{any, get};
+
+pub use error::ApiError;
 pub use guard::Guard;
+pub use page::Site;
+
+use crate::registry::{Filter, LiveWatch, Store};
+
+/// What the API handlers share: the registry and the process's one watch of it.
+#[derive(Clone)]
+pub struct Endpoint {
+    store: Store,
+    watch: Arc<LiveWatch>,
+}
+
+impl Endpoint {
+    /// Starts watching `store`; the watch stops when the last clone is dropped.
+    pub fn new(store: Store) -> crate::Result<Endpoint> {
+        let watch = Arc::new(LiveWatch::spawn(store.clone())?);
+        Ok(Endpoint { store, watch })
+    }
+}
+
+/// The registry endpoint's routes: the API beside `site`. Unknown paths under `/api/`,
+/// and wrong methods, answer JSON errors. Serve it through
+/// [`Bound::serve`](crate::servers::Bound::serve), which adds the guard.
+pub fn router(endpoint: Endpoint, site: &Site) -> Router {
+    let api = Router::new()
+        .route("/api/registry", get(api::registry))
+        .route("/api/registry/events", get(events::events))
+        .route("/api", any(error::not_found))
+        .route("/api/{*rest}", any(error::not_found))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(endpoint);
+    site.route(api)
+}
+
+/// The `?project=&kind=` selection; an empty value selects everything, as no value does.
+fn filter(query: Result<Query<Filter>, QueryRejection>) -> Result<Filter, ApiError> {
+    let Query(filter) = query?;
+    let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(Filter {
+        project: set(filter.project),
+        kind: set(filter.kind),
+    })
+}

@@ -92,9 +92,13 @@ impl DirWatch {
         }
         self.dir_inode = inode;
         self.watcher = None;
-        if inode.is_none() {
-            return;
-        }
+        // A missing directory is awaited through its parent, so the first registration
+        // after a reader started on a fresh machine is seen at once, not at the next tick.
+        let target = match (inode, self.dir.parent()) {
+            (Some(_), _) => self.dir.clone(),
+            (None, Some(parent)) if parent.is_dir() => parent.to_owned(),
+            (None, _) => return,
+        };
         let tx = self.tx.clone();
         let dir = self.dir.clone();
         let file_name = self.file_name.clone();
@@ -121,9 +125,9 @@ impl DirWatch {
                 }
             };
         match watcher {
-            Ok(mut w) => match w.watch(&self.dir, RecursiveMode::NonRecursive) {
+            Ok(mut w) => match w.watch(&target, RecursiveMode::NonRecursive) {
                 Ok(()) => self.watcher = Some(w),
-                Err(e) => tracing::warn!("cannot watch {}: {e}", self.dir.display()),
+                Err(e) => tracing::warn!("cannot watch {}: {e}", target.display()),
             },
             Err(e) => tracing::warn!("cannot watch {}: {e}", self.dir.display()),
         }

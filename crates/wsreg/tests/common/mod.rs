@@ -49,6 +49,25 @@ impl Registry {
         cmd
     }
 
+    /// Runs `wsreg ARGS…` to its end (at most [`STEP`]), capturing stdout and stderr.
+    pub fn output(&self, args: &[&str]) -> std::process::Output {
+        let mut child = self
+            .command(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wsreg");
+        let deadline = Instant::now() + STEP;
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wsreg {args:?} still running after {STEP:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait_with_output().expect("collect output")
+    }
+
     /// Starts `wsreg ARGS…` against this registry.
     pub fn spawn(&self, args: &[&str]) -> Proc {
         Proc::spawn(self.command(args))
@@ -74,10 +93,7 @@ impl Registry {
 
     /// The live servers as `wsreg list --json` prints them.
     pub fn list(&self) -> serde_json::Value {
-        let out = self
-            .command(&["list", "--json"])
-            .output()
-            .expect("run wsreg list");
+        let out = self.output(&["list", "--json"]);
         assert!(out.status.success(), "wsreg list failed: {out:?}");
         serde_json::from_slice(&out.stdout).expect("wsreg list --json prints JSON")
     }

@@ -1,0 +1,87 @@
+//! `wsreg demo`: the 30-second tour — the registry endpoint and page plus three echo
+//! servers, in this one process. Ctrl-C stops them all; each echo server unregisters as
+//! it stops, so the registry is left as it was found.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use wsreg::Store;
+use wsreg::http::{self, Endpoint, Site};
+use wsreg::servers::{Listing, echo, socket::DEFAULT_MAX_MESSAGE, terminate_signal};
+
+use super::server::{self, ListenArgs};
+
+/// How many echo servers the demo starts.
+const ECHO_SERVERS: usize = 3;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The port of the page and API
+    #[arg(long, default_value_t = 5173)]
+    port: u16,
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// The project the echo servers are listed under
+    #[arg(long, default_value = "demo", value_name = "P")]
+    project: String,
+    /// Open the page in the default browser once listening
+    #[arg(long)]
+    open: bool,
+}
+
+pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+    server::runtime()?.block_on(async {
+        let signal = terminate_signal().context("cannot install signal handlers")?;
+        let endpoint = Endpoint::new(store.clone())
+            .with_context(|| format!("cannot watch {}", store.path().display()))?;
+        // The page's port is the one that can be taken: bind it before registering anything.
+        let page = args
+            .listen
+            .clone()
+            .launch(args.port, None)
+            .bind(store)
+            .await?;
+        let mut echoes = Vec::with_capacity(ECHO_SERVERS);
+        for n in 1..=ECHO_SERVERS {
+            let listing = Listing {
+                kind: echo::KIND.to_owned(),
+                name: Some(format!("echo {n}")),
+                project: Some(args.project.clone()),
+            };
+            let bound = args
+                .listen
+                .clone()
+                .launch(0, Some(listing))
+                .bind(store)
+                .await?;
+            server::announce(echo::KIND, &bound);
+            echoes.push(bound);
+        }
+        server::announce("serve", &page);
+        println!("open {} — Ctrl-C stops everything", page.http_url());
+        if args.open {
+            server::open_browser(&page.http_url());
+        }
+
+        let stop = CancellationToken::new();
+        let mut running = tokio::task::JoinSet::new();
+        for bound in echoes {
+            let stopped = stop.clone().cancelled_owned();
+            running.spawn(bound.serve(echo::router(DEFAULT_MAX_MESSAGE), stopped));
+        }
+        let stopped = stop.clone().cancelled_owned();
+        running.spawn(page.serve(http::router(endpoint, &Site::Page), stopped));
+        tokio::select! {
+            () = signal => {}
+            Some(ended) = running.join_next() => {
+                ended.context("a demo server panicked")??;
+            }
+        }
+        stop.cancel();
+        while let Some(ended) = running.join_next().await {
+            ended.context("a demo server panicked")??;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,43 @@
+//! `wsreg serve`: the registry endpoint — the HTTP API with live push, and the page (or
+//! a user's built site with `--static`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use wsreg::Store;
+use wsreg::http::{self, Endpoint, Site};
+
+use super::server::{self, ListenArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The port to listen on
+    #[arg(long, default_value_t = 5173)]
+    port: u16,
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Serve this directory (a built site) at / instead of the page; the API stays beside it
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
+    /// Open the page in the default browser once listening
+    #[arg(long)]
+    open: bool,
+}
+
+pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+    let site = match args.static_dir {
+        None => Site::Page,
+        Some(dir) if dir.is_dir() => Site::Static(dir),
+        Some(dir) => bail!("--static {}: not a directory", dir.display()),
+    };
+    let endpoint = Endpoint::new(store.clone())
+        .with_context(|| format!("cannot watch {}", store.path().display()))?;
+    let app = http::router(endpoint, &site);
+    let launch = args.listen.launch(args.port, None);
+    server::run(store, "serve", launch, app, |bound| {
+        if args.open {
+            server::open_browser(&bound.http_url());
+        }
+    })
+}
