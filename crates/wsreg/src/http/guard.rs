@@ -58,7 +58,14 @@ impl IntoResponse for Refusal {
 /// Whether a host name (no port; brackets allowed around IPv6) is a loopback name.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") || host == "[::1]" || host == "::1" {
+    if host == "[::1]" || host == "::1" {
+        return true;
+    }
+    // A name's characters first: `x y/z.localhost` is no host name (found by fuzzing).
+    let is_name = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if is_name && (host == "localhost" || host.ends_with(".localhost")) {
         return true;
     }
     match host.parse::<std::net::Ipv4Addr>() {
@@ -67,15 +74,26 @@ pub fn is_loopback_host(host: &str) -> bool {
     }
 }
 
-/// Splits `host[:port]` (and `[v6]:port`) into the host part.
-fn host_part(authority: &str) -> &str {
-    if let Some(end) = authority.strip_prefix('[').and_then(|r| r.find(']')) {
-        return &authority[..end + 2];
-    }
-    match authority.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => authority,
-    }
+/// Splits `host[:port]` (and `[v6][:port]`) into the host part; `None` when the value is
+/// malformed (text after `]` that is not a port, a port that is not 0–65535 in digits).
+/// Strict on purpose: browsers send only well-formed values, so anything else is refused
+/// rather than guessed at (found by fuzzing: `[::1]:: x` once passed as `[::1]`).
+fn host_part(authority: &str) -> Option<&str> {
+    let (host, port) = if authority.starts_with('[') {
+        let (host, rest) = authority.split_at(authority.find(']')? + 1);
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    port_ok.then_some(host)
 }
 
 impl Guard {
@@ -85,7 +103,9 @@ impl Guard {
         let value = value
             .to_str()
             .map_err(|_| Refusal::Host(format!("{value:?}")))?;
-        let name = host_part(value);
+        let Some(name) = host_part(value) else {
+            return Err(Refusal::Host(value.to_owned()));
+        };
         let allowed = is_loopback_host(name)
             || self
                 .allowed_hosts
@@ -112,7 +132,7 @@ impl Guard {
         else {
             return false;
         };
-        !rest.contains('/') && is_loopback_host(host_part(rest))
+        !rest.contains('/') && host_part(rest).is_some_and(is_loopback_host)
     }
 
     /// Checks `Origin` and `Sec-Fetch-Site`.
@@ -187,6 +207,7 @@ mod tests {
             "127.1.2.3",
             "[::1]:9",
             "LOCALHOST.",
+            "my_app.localhost:5173",
         ] {
             assert_eq!(g.check(&headers(&[("host", ok)])), Ok(()), "{ok}");
         }
@@ -198,6 +219,12 @@ mod tests {
             "0.0.0.0",
             "[::2]:1",
             "10.0.0.1",
+            "[::1]evil.example",
+            "[::1]:80:80",
+            "localhost:+80",
+            "localhost:65536",
+            "localhost:",
+            "127.0.pi/registry HTTP.localhost",
         ] {
             assert!(
                 matches!(g.check(&headers(&[("host", bad)])), Err(Refusal::Host(_))),
@@ -230,6 +257,9 @@ mod tests {
             "http://localhost.evil.example",
             "file://",
             "http://127.0.0.1:5173/x",
+            "http://[::1]:: Upgrade",
+            "http://[::1]evil.example",
+            "http://localhost:99999",
         ] {
             assert!(matches!(g.check(&h(bad)), Err(Refusal::Origin(_))), "{bad}");
         }
