@@ -52,6 +52,8 @@ export class RegistryWatcher extends EventEmitter {
     this.warned = new Set();
     /** @type {fs.FSWatcher | null} */
     this.fsWatcher = null;
+    /** Identity (dev:ino:birth time) of the directory being watched. */
+    this.watchedDir = '';
     /** @type {NodeJS.Timeout | null} */
     this.debounceTimer = null;
     /** @type {NodeJS.Timeout | null} */
@@ -74,7 +76,9 @@ export class RegistryWatcher extends EventEmitter {
     if (!this.readyPromise) {
       this.watchDirectory();
       this.recheckTimer = setInterval(() => {
-        if (!this.fsWatcher) this.watchDirectory();
+        // Watch again if the directory appeared, or was replaced (a watch
+        // follows the inode it was set on, not the path).
+        if (!this.fsWatcher || this.directoryIdentity() !== this.watchedDir) this.watchDirectory();
         void this.refresh();
       }, this.recheckMs);
       this.recheckTimer.unref();
@@ -120,8 +124,23 @@ export class RegistryWatcher extends EventEmitter {
   }
 
   /** @private */
+  directoryIdentity() {
+    try {
+      // The inode number of a deleted directory is soon reused: birth time too.
+      const st = fs.statSync(this.dir);
+      return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+    } catch {
+      return '';
+    }
+  }
+
+  /** @private */
   watchDirectory() {
     if (this.closed) return;
+    this.fsWatcher?.close();
+    this.fsWatcher = null;
+    this.watchedDir = this.directoryIdentity();
+    if (!this.watchedDir) return;
     try {
       const watcher = fs.watch(this.dir, { persistent: false }, (_event, filename) => {
         if (filename == null || filename.toString() === this.base) this.schedule();

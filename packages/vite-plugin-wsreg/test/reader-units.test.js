@@ -14,6 +14,7 @@ import {
   readRegistryFile,
   systemProcessTable,
 } from '../src/registry.js';
+import { RegistryWatcher } from '../src/watch.js';
 import { ownEntry, ownStartTime, writeRegistryAtomic } from './helpers/registry-writer.js';
 
 describe('/proc/<pid>/stat', () => {
@@ -134,4 +135,44 @@ test('default path: WSREG_REGISTRY, else ~/.peer-plan/servers.json', () => {
   assert.equal(defaultRegistryPath({}), path.join(os.homedir(), '.peer-plan', 'servers.json'));
   assert.equal(defaultRegistryPath({ WSREG_REGISTRY: '/tmp/x/servers.json' }), '/tmp/x/servers.json');
   assert.equal(defaultRegistryPath({ WSREG_REGISTRY: 'rel/servers.json' }), path.resolve('rel/servers.json'));
+});
+
+describe('the watcher', () => {
+  test('a change is pushed by the directory watch alone (no re-check), also after the directory was replaced', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-watch-'));
+    const file = path.join(dir, 'servers.json');
+    const w = new RegistryWatcher({ file, recheckMs: 40 });
+    /** @type {string[][]} */
+    const changes = [];
+    w.on('change', (/** @type {import('../index.js').RegistryState} */ s) => changes.push(s.servers.map((e) => e.id)));
+    /** @param {string[]} want */
+    const waitFor = async (want, ms = 1000) => {
+      const t = Date.now();
+      while (Date.now() - t < ms) {
+        if (JSON.stringify(changes.at(-1)) === JSON.stringify(want)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.fail(`no change to ${want} within ${ms} ms: ${JSON.stringify(changes)}`);
+    };
+    try {
+      await w.start();
+      const first = w.fsWatcher;
+      assert.ok(first);
+      // Replace the directory; the inode number may well be reused.
+      fs.rmSync(dir, { recursive: true });
+      fs.mkdirSync(dir, { mode: 0o700 });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.notEqual(w.fsWatcher, first, 'the new directory is watched');
+      assert.ok(w.fsWatcher);
+      // From here on only the watch can tell.
+      clearInterval(/** @type {NodeJS.Timeout} */ (w.recheckTimer));
+      writeRegistryAtomic(file, { version: 1, servers: [ownEntry({ id: 'seen-by-watch' })] });
+      await waitFor(['seen-by-watch']);
+      writeRegistryAtomic(file, { version: 1, servers: [] });
+      await waitFor([]);
+    } finally {
+      w.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
