@@ -63,9 +63,11 @@ export function hostnameOf(hostHeader) {
     if (end < 0) return null;
     const rest = h.slice(end + 1);
     if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return null;
-    return h.slice(0, end + 1);
+    const v6 = h.slice(0, end + 1);
+    return /^\[[0-9a-f:.]+\]$/.test(v6) ? v6 : null;
   }
-  const m = /^([^:]+)(?::\d{1,5})?$/.exec(h);
+  // A DNS name or an IPv4 address, nothing else (no '/', spaces, '@', …).
+  const m = /^([a-z0-9_.-]+)(?::\d{1,5})?$/.exec(h);
   return m ? m[1] : null;
 }
 

@@ -14,6 +14,7 @@ import {
   readRegistryFile,
   systemProcessTable,
 } from '../src/registry.js';
+import { hostnameOf, isLoopbackHostname } from '../src/guard.js';
 import { RegistryWatcher } from '../src/watch.js';
 import { ownEntry, ownStartTime, writeRegistryAtomic } from './helpers/registry-writer.js';
 
@@ -173,6 +174,26 @@ describe('the watcher', () => {
     } finally {
       w.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the Host guard', () => {
+  test('host names are parsed strictly', () => {
+    assert.equal(hostnameOf('LocalHost:5173'), 'localhost');
+    assert.equal(hostnameOf('[::1]:80'), '[::1]');
+    assert.equal(hostnameOf('[::1]x'), null);
+    assert.equal(hostnameOf('[evil.com]'), null);
+    assert.equal(hostnameOf('evil.com/.localhost'), null);
+    assert.equal(hostnameOf('a b.localhost'), null);
+    assert.equal(hostnameOf('user@x.localhost'), null);
+    assert.equal(hostnameOf('x.localhost:99999999'), null);
+    assert.equal(hostnameOf(''), null);
+  });
+  test('loopback names', () => {
+    for (const h of ['localhost', 'app.localhost', '127.0.0.1', '127.255.0.9', '[::1]']) assert.ok(isLoopbackHostname(h), h);
+    for (const h of ['localhost.evil.com', '127.0.0.1.nip.io', '128.0.0.1', '127.0.0.256', '[::2]', 'evillocalhost']) {
+      assert.ok(!isLoopbackHostname(h), h);
     }
   });
 });
