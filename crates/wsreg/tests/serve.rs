@@ -65,6 +65,11 @@ fn errors_are_json() {
             r.body
         );
     }
+    for path in ["/", "/api/registry"] {
+        let r = common::send(at.addr, "POST", path, &[]);
+        assert_eq!(r.status, 405, "{path}");
+        assert!(r.json()["error"].is_string(), "{path}: {}", r.body);
+    }
     let r = get(at.addr, "/api/registry?project=a&project=b", &[]);
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].is_string());

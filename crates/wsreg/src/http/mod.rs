@@ -45,9 +45,9 @@ pub fn router(endpoint: Endpoint, site: &Site) -> Router {
         .route("/api/registry/events", get(events::events))
         .route("/api", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))
-        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(endpoint);
     site.route(api)
+        .method_not_allowed_fallback(error::method_not_allowed)
 }
 
 /// The `?project=&kind=` selection; an empty value selects everything, as no value does.

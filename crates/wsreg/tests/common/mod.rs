@@ -272,9 +272,18 @@ pub fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>, BufReader<TcpStream>) {
+    request_with(addr, "GET", path, headers)
+}
+
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, BufReader<TcpStream>) {
     let stream = TcpStream::connect_timeout(&addr, STEP).expect("connect");
     stream.set_read_timeout(Some(STEP)).expect("set timeout");
-    let mut head = format!("GET {path} HTTP/1.0\r\n");
+    let mut head = format!("{method} {path} HTTP/1.0\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: {addr}\r\n"));
     }
@@ -307,7 +316,12 @@ pub fn request(
 
 /// `GET path` and the whole response.
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
-    let (status, headers, mut reader) = request(addr, path, headers);
+    send(addr, "GET", path, headers)
+}
+
+/// `METHOD path` (no body) and the whole response.
+pub fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let (status, headers, mut reader) = request_with(addr, method, path, headers);
     let mut body = String::new();
     reader.read_to_string(&mut body).expect("read body");
     Response {
