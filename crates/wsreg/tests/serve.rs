@@ -108,7 +108,7 @@ fn the_page_and_the_client_library_are_embedded() {
 #[test]
 fn events_push_each_change_within_a_second() {
     let reg = Registry::new();
-    let (_serve, at) = reg.serve(&[]);
+    let (mut serve, at) = reg.serve(&[]);
     let events = Events::subscribe(at.addr, "/api/registry/events");
     assert_eq!(events.status, 200);
     let header = |k: &str| {
@@ -157,6 +157,10 @@ fn events_push_each_change_within_a_second() {
         yjs_only.quiet_for(Duration::from_millis(300)),
         "a subscriber whose filtered list did not change gets no event"
     );
+
+    // Open streams do not hold the endpoint up: SIGTERM ends them and it exits at once.
+    serve.signal(libc::SIGTERM);
+    assert!(serve.wait_exit(PUSH_BOUND).success());
 }
 
 #[test]
