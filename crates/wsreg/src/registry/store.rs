@@ -232,23 +232,7 @@ impl Store {
         if !meta.is_dir() {
             return Err(Error::NotADirectory { path: dir.clone() });
         }
-        check_owner(dir, &meta)?;
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            if writer {
-                tracing::warn!(
-                    "{}: directory mode was {mode:o}; setting it to 700",
-                    dir.display()
-                );
-                fs::set_permissions(dir, Permissions::from_mode(0o700))
-                    .map_err(Error::io("chmod", dir))?;
-            } else {
-                tracing::warn!(
-                    "{}: directory mode is {mode:o}; others can read it",
-                    dir.display()
-                );
-            }
-        }
+        check_private(dir, &meta, writer, 0o700, |p| fs::set_permissions(dir, p))?;
         Ok(true)
     }
 
@@ -264,23 +248,7 @@ impl Store {
             Err(e) => return Err(symlink_or(e, "open", path)),
         };
         let meta = file.metadata().map_err(Error::io("inspect", path))?;
-        check_owner(path, &meta)?;
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            if writer {
-                tracing::warn!(
-                    "{}: file mode was {mode:o}; setting it to 600",
-                    path.display()
-                );
-                file.set_permissions(Permissions::from_mode(0o600))
-                    .map_err(Error::io("chmod", path))?;
-            } else {
-                tracing::warn!(
-                    "{}: file mode is {mode:o}; others can read it",
-                    path.display()
-                );
-            }
-        }
+        check_private(path, &meta, writer, 0o600, |p| file.set_permissions(p))?;
         if !meta.is_file() {
             return Err(Error::Io {
                 op: "read",
@@ -366,16 +334,40 @@ fn corrupt(err: FormatError) -> Snapshot {
     }
 }
 
-fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+/// Checks that a registry path belongs to this user and is private to it. A writer
+/// repairs a mode open to others (to `private`); a reader only warns.
+fn check_private(
+    path: &Path,
+    meta: &fs::Metadata,
+    writer: bool,
+    private: u32,
+    chmod: impl FnOnce(Permissions) -> io::Result<()>,
+) -> Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    match meta.uid() == me {
-        true => Ok(()),
-        false => Err(Error::ForeignOwner {
+    if meta.uid() != me {
+        return Err(Error::ForeignOwner {
             path: path.to_owned(),
             owner: meta.uid(),
             me,
-        }),
+        });
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if writer {
+        tracing::warn!(
+            "{}: mode was {mode:o}; setting it to {private:o}",
+            path.display()
+        );
+        chmod(Permissions::from_mode(private)).map_err(Error::io("chmod", path))
+    } else {
+        tracing::warn!(
+            "{}: mode is {mode:o}; other users can read it",
+            path.display()
+        );
+        Ok(())
     }
 }
 
