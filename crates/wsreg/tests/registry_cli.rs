@@ -299,12 +299,22 @@ fn errors_are_one_line_naming_the_file_and_exit_non_zero() {
 
 #[test]
 fn watch_prints_a_line_per_change() {
+    watch_sees_changes("native");
+}
+
+#[test]
+fn watch_by_polling_sees_changes_too() {
+    watch_sees_changes("poll");
+}
+
+fn watch_sees_changes(mode: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let registry = tmp.path().join("servers.json");
     let mut watch = Command::new(WSREG)
         .arg("--registry")
         .arg(&registry)
         .args(["watch", "--json"])
+        .env("WSREG_WATCH", mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -325,7 +335,7 @@ fn watch_prints_a_line_per_change() {
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let doc = next();
     println!(
-        "watch saw the registration {} ms after it started",
+        "watch ({mode}) saw the registration {} ms after it started",
         started.elapsed().as_millis()
     );
     assert_eq!(servers(&doc)[0]["id"], id.as_str());

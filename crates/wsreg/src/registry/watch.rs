@@ -28,6 +28,10 @@ pub const DEBOUNCE: Duration = Duration::from_millis(5);
 /// How often cached entries are re-judged for liveness.
 pub const LIVENESS_TICK: Duration = Duration::from_millis(500);
 
+/// Set to `poll` to use the polling fallback even where the OS can watch directories
+/// (the fallback is otherwise used only when the OS watch cannot be created).
+pub const WATCH_ENV_VAR: &str = "WSREG_WATCH";
+
 /// What woke a [`DirWatch::wait`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -111,19 +115,20 @@ impl DirWatch {
                 let _ = tx.send(Signal::Changed);
             }
         };
-        let watcher: notify::Result<Box<dyn Watcher + Send>> =
-            match notify::recommended_watcher(handler.clone()) {
-                Ok(w) => Ok(Box::new(w)),
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot watch {} ({e}); polling it instead",
-                        self.dir.display()
-                    );
-                    let config =
-                        notify::Config::default().with_poll_interval(Duration::from_millis(250));
-                    notify::PollWatcher::new(handler, config).map(|w| Box::new(w) as _)
-                }
-            };
+        let native = match std::env::var_os(WATCH_ENV_VAR).is_some_and(|v| v == "poll") {
+            true => Err(notify::Error::generic(&format!("{WATCH_ENV_VAR}=poll"))),
+            false => notify::recommended_watcher(handler.clone()),
+        };
+        let watcher: notify::Result<Box<dyn Watcher + Send>> = match native {
+            Ok(w) => Ok(Box::new(w)),
+            Err(e) => {
+                tracing::info!("watching {} by polling ({e})", self.dir.display());
+                let config = notify::Config::default()
+                    .with_poll_interval(Duration::from_millis(250))
+                    .with_compare_contents(true);
+                notify::PollWatcher::new(handler, config).map(|w| Box::new(w) as _)
+            }
+        };
         match watcher {
             Ok(mut w) => match w.watch(&target, RecursiveMode::NonRecursive) {
                 Ok(()) => self.watcher = Some(w),
