@@ -25,12 +25,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod atomic_file;
 pub mod error;
 pub mod http;
 pub mod registration;
 pub mod registry;
 pub mod servers;
 pub mod supervise;
+pub mod yjs;
 
 pub use error::{Error, Result};
 pub use registration::{Registration, Server};

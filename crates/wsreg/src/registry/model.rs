@@ -178,6 +178,14 @@ impl Timestamp {
         Timestamp(UNIX_EPOCH + Duration::from_millis(ms))
     }
 
+    /// The timestamp for a file name: `20261125T120000.000Z` (no `-` or `:`).
+    pub fn for_file_name(&self) -> String {
+        self.to_string()
+            .chars()
+            .filter(|c| !"-:".contains(*c))
+            .collect()
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, truncating to milliseconds.
     pub fn parse(s: &str) -> Option<Timestamp> {
         // The shape first (humantime alone would also take `…:00.Z` or a space for `T`).

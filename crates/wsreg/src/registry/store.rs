@@ -8,13 +8,14 @@
 //! never see a torn or empty file. A corrupt file is moved aside, never overwritten.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::fs::{self, OpenOptions, Permissions};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::liveness::{DeadReason, Judge};
 use super::model::{self, Entry, FormatError, MAX_FILE_BYTES, Skipped, Timestamp};
+use crate::atomic_file;
 use crate::error::{Error, Result};
 
 /// The environment variable that overrides the default registry path.
@@ -279,11 +280,7 @@ impl Store {
     }
 
     fn move_aside(&self, err: &FormatError) -> Result<()> {
-        let stamp: String = Timestamp::now()
-            .to_string()
-            .chars()
-            .filter(|c| !"-:".contains(*c))
-            .collect();
+        let stamp = Timestamp::now().for_file_name();
         let mut aside = self.sibling(&format!(".corrupt-{stamp}"));
         for n in 1.. {
             if fs::symlink_metadata(&aside).is_err() {
@@ -301,29 +298,13 @@ impl Store {
     }
 
     fn write_file(&self, entries: &[Entry]) -> Result<()> {
-        let path = &self.path;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", self.file_name().to_string_lossy()))
-            .suffix(".tmp")
-            .permissions(Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(Error::io("create a temp file in", &self.dir))?;
         let mut json = model::to_json(entries);
         json.push('\n');
-        // Through the plain File: NamedTempFile's own Write appends the path to errors.
-        let tmp_path = tmp.path().to_owned();
-        tmp.as_file_mut()
-            .write_all(json.as_bytes())
-            .map_err(Error::io("write", &tmp_path))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(Error::io("fsync", tmp.path()))?;
-        tmp.persist(path)
-            .map_err(|e| Error::io("replace", path)(e.error))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io("fsync", &self.dir))?;
-        Ok(())
+        atomic_file::replace(&self.path, json.as_bytes(), 0o600).map_err(|e| Error::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        })
     }
 }
 

@@ -1,0 +1,22 @@
+//! Yjs sync, as the y-websocket server speaks it: one document per room (the URL path),
+//! shared by every connection to that room, optionally persisted in a data directory.
+//!
+//! - [`message`]: one client frame, decoded strictly, and the errors that close a
+//!   connection with their WebSocket close codes.
+//! - [`room`]: a document, its awareness and its connections; the order in which an
+//!   update is stored, applied and forwarded.
+//! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
+//! - [`update_log`]: a document's append-only log file and its compaction.
+//! - [`room_name`]: room names and the file names they are stored under.
+//!
+//! The WebSocket server around them is [`crate::servers::yjs`].
+
+pub mod message;
+pub mod room;
+pub mod room_name;
+pub mod rooms;
+pub mod update_log;
+
+pub use message::ProtocolError;
+pub use room::{ConnId, Limits, Outgoing, Room};
+pub use rooms::Rooms;
