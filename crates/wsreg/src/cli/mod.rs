@@ -11,6 +11,7 @@ mod serve;
 mod server;
 mod unregister;
 mod watch;
+mod yjs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Unregister(unregister::Args),
     /// Run a server written in any language with a free port in $PORT, registered while it lives
     Run(run::Args),
+    /// A y-websocket compatible Yjs sync server (one document per path), registered as kind yjs
+    Yjs(yjs::Args),
     /// Run a registered WebSocket echo server
     Echo(echo::Args),
     /// Serve the registry API with live push, and the page (or your own site with --static)
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Register(args) => register::run(&store, args),
         Command::Unregister(args) => unregister::run(&store, args),
         Command::Run(args) => run::run(&store, args),
+        Command::Yjs(args) => yjs::run(&store, args),
         Command::Echo(args) => echo::run(&store, args),
         Command::Serve(args) => serve::run(&store, args),
         Command::Demo(args) => demo::run(&store, args),

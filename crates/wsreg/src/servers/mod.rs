@@ -10,6 +10,7 @@ pub mod echo;
 pub mod launch;
 pub mod shutdown;
 pub mod socket;
+pub mod yjs;
 
 pub use launch::{Bound, GRACE, Launch, LaunchError, Listing};
 pub use shutdown::{Shutdown, terminate_signal};

@@ -62,14 +62,21 @@ fn not_an_upgrade(rejection: WebSocketUpgradeRejection) -> Response {
     (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
 }
 
+/// The WebSocket protocol error under a receive error, if there is one.
+fn protocol_error(err: &axum::Error) -> Option<&tungstenite::Error> {
+    use std::error::Error as _;
+    err.source()
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+}
+
 /// Whether a receive error is a message (or frame) over the limit.
 pub fn is_too_large(err: &axum::Error) -> bool {
-    use std::error::Error as _;
-    matches!(
-        err.source()
-            .and_then(|e| e.downcast_ref::<tungstenite::Error>()),
-        Some(tungstenite::Error::Capacity(_))
-    )
+    matches!(protocol_error(err), Some(tungstenite::Error::Capacity(_)))
+}
+
+/// Whether a receive error is a text message that is not valid UTF-8 (close with 1007).
+pub fn is_invalid_utf8(err: &axum::Error) -> bool {
+    matches!(protocol_error(err), Some(tungstenite::Error::Utf8(_)))
 }
 
 /// Closes with 1001 "going away" and waits up to [`CLOSE_WAIT`] for the client's Close.
@@ -86,12 +93,16 @@ pub async fn close_going_away(mut socket: WebSocket) {
 }
 
 /// Closes with 1009 "message too big" after a receive error [`is_too_large`] accepted.
-pub async fn close_too_large(mut socket: WebSocket, max_message: usize) {
+pub async fn close_too_large(socket: WebSocket, max_message: usize) {
     let reason = format!("message too big: the limit is {max_message} bytes");
-    if send_close(&mut socket, close_code::SIZE, reason)
-        .await
-        .is_ok()
-    {
+    close_refused(socket, close_code::SIZE, reason).await
+}
+
+/// Closes with `code` after a message the server refuses (too big, malformed, of the
+/// wrong type). The reader may have stopped mid-message, so the connection lingers
+/// [`CLOSE_WAIT`] before it is dropped, for the client to read the Close.
+pub async fn close_refused(mut socket: WebSocket, code: u16, reason: String) {
+    if send_close(&mut socket, code, reason).await.is_ok() {
         tokio::time::sleep(CLOSE_WAIT).await;
     }
 }

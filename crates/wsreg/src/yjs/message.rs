@@ -36,6 +36,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// The server could not do what the message asked (storage failed).
     pub const INTERNAL: u16 = 1011;
+    /// The connection fell too far behind; it may reconnect.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// A decoded client message.

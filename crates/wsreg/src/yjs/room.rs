@@ -4,7 +4,8 @@
 //! Every operation runs under the room's lock and is synchronous (yrs is, and the log
 //! fsyncs), so callers run it on a blocking thread. Replies and broadcasts are queued to
 //! the connections *under the lock*, so every connection sees the document's updates in
-//! the order the room applied them.
+//! the order the room applied them. As in the y-websocket server, awareness updates go to
+//! every connection (the sender too), document updates to every other one.
 //!
 //! An update is handled in this order: decode it (a malformed one is refused before
 //! anything happens), check the document size limit, append it to the log and fsync,
@@ -204,7 +205,10 @@ impl Room {
                             peer.clients.remove(id);
                         }
                     }
-                    state.broadcast(conn, frame);
+                    // To the sender too, as the y-websocket server does: a client that
+                    // hears nothing for 30 s reconnects, and its own awareness renewals
+                    // (every 15 s) coming back are what a lone client hears.
+                    state.broadcast(None, frame);
                 }
             }
             Incoming::QueryAwareness => {
@@ -269,7 +273,7 @@ impl State {
             .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         self.size += raw.len();
         let frame = Message::Sync(SyncMessage::Update(raw)).encode_v1();
-        self.broadcast(from, &frame);
+        self.broadcast(Some(from), &frame);
         if let Some(log) = &self.log
             && log.len() > COMPACT_FACTOR * self.compacted_len + COMPACT_SLACK
         {
@@ -325,11 +329,12 @@ impl State {
         }
     }
 
-    fn broadcast(&mut self, from: ConnId, frame: &[u8]) {
+    /// Queues `frame` for every connection but `except`.
+    fn broadcast(&mut self, except: Option<ConnId>, frame: &[u8]) {
         let slow: Vec<ConnId> = self
             .peers
             .iter()
-            .filter(|(id, _)| **id != from)
+            .filter(|(id, _)| Some(**id) != except)
             .filter(|(_, peer)| {
                 peer.outbox
                     .try_send(Outgoing::Frame(frame.to_vec()))
@@ -362,7 +367,7 @@ impl State {
         }
         if let Ok(update) = self.awareness.update_with_clients(gone) {
             let frame = Message::Awareness(update).encode_v1();
-            self.broadcast(conn, &frame);
+            self.broadcast(None, &frame);
         }
     }
 }
@@ -455,10 +460,11 @@ mod tests {
     fn awareness_of_a_leaving_connection_is_removed_for_the_others() {
         let room = Room::load("x", None, LIMITS).unwrap();
         let (a, b) = (ConnId::next(), ConnId::next());
-        let (tx_a, _rx_a) = outbox();
+        let (tx_a, mut rx_a) = outbox();
         let (tx_b, mut rx_b) = outbox();
         room.join(a, tx_a);
         room.join(b, tx_b);
+        drain(&mut rx_a);
         drain(&mut rx_b);
         let mut clients = HashMap::new();
         clients.insert(
@@ -471,6 +477,11 @@ mod tests {
         let frame = Message::Awareness(AwarenessUpdate { clients }).encode_v1();
         room.handle(a, &frame).unwrap();
         assert_eq!(drain(&mut rx_b).len(), 1);
+        assert_eq!(
+            drain(&mut rx_a).len(),
+            1,
+            "awareness goes back to its sender too"
+        );
         assert!(!room.leave(a));
         match &drain(&mut rx_b)[..] {
             [Message::Awareness(update)] => {

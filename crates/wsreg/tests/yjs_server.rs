@@ -1,0 +1,282 @@
+//! `wsreg yjs` as a real process, spoken to with raw y-websocket frames: malformed input
+//! closes only the connection that sent it (with the right close code) while the server,
+//! its other connections and its other documents keep working; acknowledged updates
+//! survive `kill -9`, a torn last record is ignored, and room names cannot escape the
+//! data directory.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Listening, Proc, Registry, STEP};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn start(reg: &Registry, args: &[&str]) -> (Proc, Listening) {
+    let mut all = vec!["yjs", "--port", "0"];
+    all.extend_from_slice(args);
+    let mut proc = reg.spawn(&all);
+    let listening = proc.listening();
+    (proc, listening)
+}
+
+/// A y-websocket client with its own replica of the room's text.
+struct Client {
+    socket: Socket,
+    doc: Doc,
+}
+
+impl Client {
+    /// Connects to `room` and completes the first sync (our step 1 → the server's step 2).
+    async fn join(server: &Listening, room: &str) -> Client {
+        let url = format!("ws://{}/{room}", server.addr);
+        let (socket, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let mut client = Client {
+            socket,
+            doc: Doc::new(),
+        };
+        client.sync().await;
+        client
+    }
+
+    async fn send(&mut self, message: Message) {
+        self.socket
+            .send(Ws::binary(message.encode_v1()))
+            .await
+            .unwrap();
+    }
+
+    async fn send_raw(&mut self, frame: Ws) {
+        self.socket.send(frame).await.unwrap();
+    }
+
+    /// Sends sync step 1 and applies messages until the server's step 2 has come: every
+    /// update the server had acknowledged is then in this replica.
+    async fn sync(&mut self) {
+        let sv = self.doc.transact().state_vector();
+        self.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
+        loop {
+            if let Message::Sync(SyncMessage::SyncStep2(_)) = self.next().await {
+                return;
+            }
+        }
+    }
+
+    /// The next y-websocket message (document updates are applied to the replica).
+    async fn next(&mut self) -> Message {
+        loop {
+            let frame = tokio::time::timeout(STEP, self.socket.next())
+                .await
+                .expect("a message in time")
+                .expect("the connection is open")
+                .expect("a frame");
+            let Ws::Binary(bytes) = frame else {
+                assert!(matches!(frame, Ws::Ping(_) | Ws::Pong(_)), "{frame:?}");
+                continue;
+            };
+            let message = Message::decode_v1(&bytes).expect("a y-websocket message");
+            if let Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u)) = &message {
+                let update = Update::decode_v1(u).unwrap();
+                self.doc.transact_mut().apply_update(update).unwrap();
+            }
+            return message;
+        }
+    }
+
+    /// Inserts `s` at the end of the text and sends the update.
+    async fn type_text(&mut self, s: &str) {
+        let text = self.doc.get_or_insert_text("text");
+        let before = self.doc.transact().state_vector();
+        let len = text.len(&self.doc.transact());
+        text.insert(&mut self.doc.transact_mut(), len, s);
+        let update = self.doc.transact().encode_state_as_update_v1(&before);
+        self.send(Message::Sync(SyncMessage::Update(update))).await;
+    }
+
+    fn text(&self) -> String {
+        let text = self.doc.get_or_insert_text("text");
+        text.get_string(&self.doc.transact())
+    }
+
+    /// Waits for the server to close the connection; returns the close code.
+    async fn closed(&mut self) -> u16 {
+        loop {
+            let frame = tokio::time::timeout(STEP, self.socket.next())
+                .await
+                .expect("the close in time");
+            match frame {
+                Some(Ok(Ws::Close(Some(close)))) => return close.code.into(),
+                Some(Ok(Ws::Close(None))) | None => panic!("closed without a code"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("the connection failed instead of closing: {e}"),
+            }
+        }
+    }
+}
+
+/// An update that inserts `n` bytes of text by a new client.
+fn big_update(n: usize) -> Message {
+    let doc = Doc::new();
+    doc.get_or_insert_text("text")
+        .insert(&mut doc.transact_mut(), 0, &"x".repeat(n));
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    Message::Sync(SyncMessage::Update(update))
+}
+
+fn invalid_utf8_text_frame() -> Ws {
+    Ws::Frame(Frame::message(
+        vec![0x68, 0xff, 0xfe, 0x69],
+        OpCode::Data(Data::Text),
+        true,
+    ))
+}
+
+#[tokio::test]
+async fn malformed_messages_close_only_their_connection() {
+    let reg = Registry::new();
+    let (_server, addr) = start(&reg, &["--max-message", "4096", "--max-doc", "6000"]);
+    let mut writer = Client::join(&addr, "a").await;
+    let mut reader = Client::join(&addr, "a").await;
+    let mut elsewhere = Client::join(&addr, "b").await;
+    writer.type_text("before ").await;
+    reader.next().await;
+    assert_eq!(reader.text(), "before ");
+
+    let cases: Vec<(&str, Ws, u16)> = vec![
+        ("truncated varint", Ws::binary(vec![0x00, 0x02, 0x85]), 1007),
+        ("varint too long", Ws::binary(vec![0xff; 12]), 1007),
+        (
+            "update cut short",
+            Ws::binary(vec![0x00, 0x02, 0x05, 0x01]),
+            1007,
+        ),
+        (
+            "garbage update",
+            Ws::binary(vec![0, 2, 3, 0xff, 0xff, 0xff]),
+            1007,
+        ),
+        ("trailing bytes", Ws::binary(vec![0x03, 0x00]), 1007),
+        ("unknown message type", Ws::binary(vec![0x09, 0x00]), 1003),
+        (
+            "unknown sync type",
+            Ws::binary(vec![0x00, 0x07, 0x00]),
+            1003,
+        ),
+        ("text frame", Ws::text("hello"), 1003),
+        ("invalid UTF-8 text frame", invalid_utf8_text_frame(), 1007),
+        ("oversized message", Ws::binary(vec![0u8; 5000]), 1009),
+    ];
+    for (what, frame, code) in cases {
+        let mut bad = Client::join(&addr, "a").await;
+        bad.send_raw(frame).await;
+        assert_eq!(bad.closed().await, code, "{what}");
+    }
+    // An update that would take the document past --max-doc.
+    let mut greedy = Client::join(&addr, "a").await;
+    greedy.send(big_update(3000)).await;
+    reader.next().await;
+    greedy.send(big_update(3000)).await;
+    assert_eq!(greedy.closed().await, 1009, "document over its limit");
+
+    // The server, its other connections and its other documents are unaffected.
+    writer.type_text("after").await;
+    reader.next().await;
+    assert!(reader.text().contains("before ") && reader.text().contains("after"));
+    assert!(!reader.text().contains(&"x".repeat(6000)));
+    elsewhere.type_text("room b works").await;
+    let mut late_b = Client::join(&addr, "b").await;
+    assert_eq!(late_b.text(), "room b works");
+    late_b.sync().await;
+    let mut late_a = Client::join(&addr, "a").await;
+    assert_eq!(late_a.text(), reader.text());
+    late_a.sync().await;
+    assert_eq!(reg.ids().len(), 1, "still running and listed");
+}
+
+#[tokio::test]
+async fn acknowledged_updates_survive_kill_9_and_a_torn_tail_is_ignored() {
+    let reg = Registry::new();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let (mut server, addr) = start(&reg, &["--data-dir", data_dir]);
+    let mut writer = Client::join(&addr, "notes").await;
+    let mut observer = Client::join(&addr, "notes").await;
+    // Acknowledged by answering the writer's next sync step.
+    writer.type_text("one ").await;
+    writer.sync().await;
+    // Acknowledged by forwarding to another client.
+    writer.type_text("two ").await;
+    while observer.text() != "one two " {
+        observer.next().await;
+    }
+    server.signal(libc::SIGKILL);
+    server.wait_exit(STEP);
+
+    // A crash in the middle of the next append: a header promising more than was written.
+    let log = data.path().join("room-notes.ylog");
+    let mut bytes = std::fs::read(&log).unwrap();
+    assert!(bytes.starts_with(b"WSREGYL1"));
+    bytes.extend_from_slice(&[100, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]);
+    std::fs::write(&log, &bytes).unwrap();
+
+    let (_server, addr) = start(&reg, &["--data-dir", data_dir]);
+    let mut back = Client::join(&addr, "notes").await;
+    assert_eq!(back.text(), "one two ");
+    let compacted = std::fs::read(&log).unwrap();
+    assert!(
+        compacted.len() < bytes.len(),
+        "the log was compacted on load"
+    );
+    back.type_text("three").await;
+    back.sync().await;
+    let again = Client::join(&addr, "notes").await;
+    assert_eq!(again.text(), "one two three");
+}
+
+#[tokio::test]
+async fn room_names_stay_inside_the_data_directory() {
+    let reg = Registry::new();
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let (_server, addr) = start(&reg, &["--data-dir", data.to_str().unwrap()]);
+    for room in ["..%2F..%2Fescape", "a%2Fb", ".hidden", "caf%C3%A9"] {
+        let mut client = Client::join(&addr, room).await;
+        client.type_text(room).await;
+        client.sync().await;
+    }
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(parent.path()), vec!["data"]);
+    assert_eq!(
+        names(&data),
+        vec![
+            "room-%2E%2E%252F%2E%2E%252Fescape.ylog",
+            "room-%2Ehidden.ylog",
+            "room-a%252Fb.ylog",
+            "room-caf%25C3%25A9.ylog",
+        ]
+    );
+    // Same name, same document.
+    let again = Client::join(&addr, "a%2Fb").await;
+    assert_eq!(again.text(), "a%2Fb");
+}
