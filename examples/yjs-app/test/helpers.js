@@ -23,10 +23,33 @@ export function wsregBin() {
   return bin;
 }
 
-/** A fresh temporary directory, removed by `t.after`. */
+const cleanups = new WeakMap();
+
+/**
+ * Runs `fn` when the test ends, after the clean-ups deferred later (last in, first out:
+ * clients close before their server is killed, and the server dies before its directory
+ * is removed). Every clean-up runs even if another one fails.
+ */
+export function defer(t, fn) {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    stack = [];
+    cleanups.set(t, stack);
+    t.after(async () => {
+      const errors = [];
+      while (stack.length) {
+        try { await stack.pop()(); } catch (e) { errors.push(e); }
+      }
+      if (errors.length) throw errors[0];
+    });
+  }
+  stack.push(fn);
+}
+
+/** A fresh temporary directory, removed when the test ends. */
 export function tempDir(t, prefix = 'wsreg-yjs-') {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  defer(t, () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -54,7 +77,7 @@ export async function startYjs(t, { registry, args = [] }) {
   const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let running = true;
   exited.then(() => { running = false; });
-  t.after(async () => {
+  defer(t, async () => {
     if (running) {
       process.kill(child.pid, 'SIGKILL');
       await exited;
@@ -92,7 +115,7 @@ export function client(t, url, room, { name } = {}) {
     disableBc: true,
   });
   if (name) provider.awareness.setLocalStateField('user', { name });
-  t.after(() => { provider.destroy(); doc.destroy(); });
+  defer(t, () => { provider.destroy(); doc.destroy(); });
   return { doc, provider, text: doc.getText('text') };
 }
 

@@ -10,7 +10,7 @@ async function server(t, args) {
   return startYjs(t, { registry: join(tempDir(t), 'reg', 'servers.json'), args });
 }
 
-test('two clients converge after concurrent edits', async (t) => {
+test('two clients converge after concurrent edits', { timeout: 60_000 }, async (t) => {
   const { url } = await server(t);
   const a = client(t, url, 'notes');
   const b = client(t, url, 'notes');
@@ -31,7 +31,7 @@ test('two clients converge after concurrent edits', async (t) => {
   }
 });
 
-test('a late joiner receives the full state, and rooms are separate', async (t) => {
+test('a late joiner receives the full state, and rooms are separate', { timeout: 60_000 }, async (t) => {
   const { url } = await server(t);
   const a = client(t, url, 'shared');
   await synced(a.provider);
@@ -49,7 +49,7 @@ test('a late joiner receives the full state, and rooms are separate', async (t) 
   assert.ok(!late.text.toString().includes('elsewhere'));
 });
 
-test('awareness propagates, and the server removes a vanished client', async (t) => {
+test('awareness propagates, and the server removes a vanished client', { timeout: 60_000 }, async (t) => {
   const { url } = await server(t);
   const ann = client(t, url, 'presence', { name: 'ann' });
   const bob = client(t, url, 'presence', { name: 'bob' });

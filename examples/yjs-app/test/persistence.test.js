@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { client, startYjs, synced, tempDir, waitFor } from './helpers.js';
 
-test('updates acknowledged before kill -9 are present after a restart', async (t) => {
+test('updates acknowledged before kill -9 are present after a restart', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const registry = join(dir, 'reg', 'servers.json');
   const dataDir = join(dir, 'data');
