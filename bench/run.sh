@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every benchmark of issue 6 against its Node baseline and rewrites
+# docs/benchmarks.md. `--quick` shortens every run (under 3 minutes in all).
+#
+# Sets up what it needs: wrk (Debian package, when run as root), the npm packages, and
+# release builds of `wsreg` and of the harness `wsreg-bench` (bench/loadgen). The
+# criterion benches of the registry run first; `wsreg-bench run` then measures the rest
+# and writes the report, reading the criterion medians back. All load goes to 127.0.0.1.
+# Not part of ./test.sh: it takes minutes and its figures depend on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=()
+criterion=(--warm-up-time 1 --measurement-time 3 --sample-size 30)
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=(--quick); criterion=(--warm-up-time 0.5 --measurement-time 1 --sample-size 10) ;;
+    *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing wrk (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "bench/run.sh: wrk is missing; install it with: sudo apt-get install -y wrk" >&2
+    exit 1
+  fi
+fi
+if ! [ -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+# 10,000 idle connections need as many descriptors in the server and in the clients.
+ulimit -n "$(ulimit -Hn)"
+
+step "cargo build --release (wsreg, wsreg-bench)"
+cargo build --release --quiet -p wsreg -p wsreg-bench --bins
+
+step "criterion: registry operations"
+cargo bench --quiet -p wsreg --bench registry -- "${criterion[@]}" >&2
+
+step "wsreg-bench run ${quick[*]}"
+exec target/release/wsreg-bench run "${quick[@]}" --command "bench/run.sh $*"
