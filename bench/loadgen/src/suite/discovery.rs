@@ -18,7 +18,7 @@ use crate::sse::{Subscriber, pid_needle};
 /// How each page marks a connected server (`{id}` is the server's id).
 fn connected_selector(side: Side) -> &'static str {
     match side {
-        Side::Wsreg => r#"[data-server-id="{id}"][data-state="connected"]"#,
+        Side::Wsreg => r#"[data-id="{id}"][data-status="connected"]"#,
         Side::Baseline => r#"[data-server-id="{id}"][data-state="connected"]"#,
     }
 }
