@@ -41,6 +41,9 @@ else
   cargo test --no-fail-fast
 fi
 
+step "WebSocket conformance: the Autobahn fuzzing client against wsreg echo (docs/autobahn.md)"
+conformance/autobahn.sh
+
 step "JavaScript type check (tsc --checkJs --noEmit)"
 npm run --silent typecheck
 
