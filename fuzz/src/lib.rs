@@ -7,5 +7,6 @@
 //! `crates/wsreg/tests/`.
 
 pub mod guard;
+pub mod http;
 pub mod registry;
 pub mod request;

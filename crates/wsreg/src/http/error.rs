@@ -1,7 +1,7 @@
 //! Errors as the HTTP API answers them: a 4xx/5xx status and `{"error": "…"}`, never
 //! an empty or plain-text body.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -45,6 +45,12 @@ impl IntoResponse for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
         ApiError::new(rejection.status(), rejection.body_text())
     }
 }

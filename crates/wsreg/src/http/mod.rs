@@ -46,6 +46,8 @@ pub fn router(endpoint: Endpoint, site: &Site) -> Router {
         .route("/api", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))
         .with_state(endpoint);
+    // After the site's routes, so that it covers them too (axum applies it to the routes
+    // registered before it; the fuzzer found a bare 405 from a page route).
     site.route(api)
         .method_not_allowed_fallback(error::method_not_allowed)
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::extract::Path as UrlPath;
+use axum::extract::rejection::PathRejection;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,7 +55,10 @@ impl Site {
         let router = router.route("/wsreg-client/{*file}", get(client_file));
         match self {
             Site::Page => router
-                .route("/", get(|| page_file(UrlPath("index.html".into()))))
+                .route(
+                    "/",
+                    get(|| async { embedded::<Page>("index.html", Some(PAGE_POLICY)) }),
+                )
                 .route("/{*file}", get(page_file))
                 .fallback(not_found),
             Site::Static(dir) => router.fallback_service(
@@ -64,12 +68,15 @@ impl Site {
     }
 }
 
-async fn page_file(UrlPath(path): UrlPath<String>) -> Response {
-    embedded::<Page>(&path, Some(PAGE_POLICY))
+// A path that does not decode to UTF-8 (`/%ff`) is a JSON 400 like every other error.
+async fn page_file(path: Result<UrlPath<String>, PathRejection>) -> Result<Response, ApiError> {
+    let UrlPath(path) = path?;
+    Ok(embedded::<Page>(&path, Some(PAGE_POLICY)))
 }
 
-async fn client_file(UrlPath(path): UrlPath<String>) -> Response {
-    embedded::<Client>(&path, None)
+async fn client_file(path: Result<UrlPath<String>, PathRejection>) -> Result<Response, ApiError> {
+    let UrlPath(path) = path?;
+    Ok(embedded::<Client>(&path, None))
 }
 
 fn embedded<E: RustEmbed>(path: &str, policy: Option<&'static str>) -> Response {

@@ -155,6 +155,18 @@ fn ws_url(addr: SocketAddr) -> String {
     format!("ws://{}/", connect_addr(addr))
 }
 
+/// Wraps `app` in what every wsreg server puts around its routes: the [`Guard`]
+/// outermost (nothing else runs for a refused request), then the server's [`Shutdown`]
+/// for its long-lived connections. [`Bound::serve`] serves this; the HTTP fuzz target
+/// drives it without a socket.
+pub fn stack(app: Router, guard: Guard, shutdown: Shutdown) -> Router {
+    app.layer(Extension(shutdown))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            guard::middleware,
+        ))
+}
+
 impl Bound {
     /// The bound address (with the port the OS chose).
     pub fn local_addr(&self) -> SocketAddr {
@@ -183,12 +195,7 @@ impl Bound {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LaunchError> {
         let shutdown = Shutdown::new();
-        let app =
-            app.layer(Extension(shutdown.clone()))
-                .layer(axum::middleware::from_fn_with_state(
-                    Arc::new(self.guard),
-                    guard::middleware,
-                ));
+        let app = stack(app, self.guard, shutdown.clone());
         let stopping = shutdown.clone();
         let mut server = tokio::spawn(
             axum::serve(self.listener, app)

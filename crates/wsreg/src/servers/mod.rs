@@ -12,5 +12,5 @@ pub mod shutdown;
 pub mod socket;
 pub mod yjs;
 
-pub use launch::{Bound, GRACE, Launch, LaunchError, Listing};
+pub use launch::{Bound, GRACE, Launch, LaunchError, Listing, stack};
 pub use shutdown::{Shutdown, terminate_signal};

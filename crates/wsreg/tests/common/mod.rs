@@ -281,8 +281,6 @@ fn request_with(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>, BufReader<TcpStream>) {
-    let stream = TcpStream::connect_timeout(&addr, STEP).expect("connect");
-    stream.set_read_timeout(Some(STEP)).expect("set timeout");
     let mut head = format!("{method} {path} HTTP/1.0\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: {addr}\r\n"));
@@ -291,8 +289,21 @@ fn request_with(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    (&stream).write_all(head.as_bytes()).expect("send request");
-    let mut reader = BufReader::new(stream);
+    let mut reader = open(addr, head.as_bytes());
+    let (status, headers) = read_head(&mut reader);
+    (status, headers, reader)
+}
+
+/// Sends `raw` on a new connection; the reader is where the answer starts.
+fn open(addr: SocketAddr, raw: &[u8]) -> BufReader<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, STEP).expect("connect");
+    stream.set_read_timeout(Some(STEP)).expect("set timeout");
+    (&stream).write_all(raw).expect("send request");
+    BufReader::new(stream)
+}
+
+/// Reads a response's status line and headers.
+fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     let mut status_line = String::new();
     reader.read_line(&mut status_line).expect("read status");
     let status = status_line
@@ -311,7 +322,7 @@ fn request_with(
         let (k, v) = line.split_once(':').expect("a header line");
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
-    (status, headers, reader)
+    (status, headers)
 }
 
 /// `GET path` and the whole response.
@@ -389,4 +400,26 @@ impl Events {
     pub fn quiet_for(&self, limit: Duration) -> bool {
         self.events.recv_timeout(limit).is_err()
     }
+}
+
+/// Sends `raw` (a whole request, as bytes) on a new connection and reads one HTTP/1.x
+/// response: its body by `Content-Length`, else to the end of the connection.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Response {
+    let mut reader = open(addr, raw);
+    let (status, headers) = read_head(&mut reader);
+    let mut response = Response {
+        status,
+        headers,
+        body: String::new(),
+    };
+    match response.header("content-length").map(str::parse::<u64>) {
+        Some(Ok(len)) => (&mut reader)
+            .take(len)
+            .read_to_string(&mut response.body)
+            .expect("read body"),
+        _ => reader
+            .read_to_string(&mut response.body)
+            .expect("read body"),
+    };
+    response
 }
