@@ -45,13 +45,10 @@ pub mod close_code {
 pub enum Incoming {
     /// "Here is my state vector; send me what I am missing."
     SyncStep1(StateVector),
-    /// Document changes: the answer to our step 1 (`step2`) or a live edit. `raw` is the
-    /// update as received (what is stored and forwarded), `update` the same decoded.
-    Update {
-        raw: Vec<u8>,
-        update: Update,
-        step2: bool,
-    },
+    /// Document changes: a sync step 2 (the answer to our step 1) or a live edit, which
+    /// the server treats alike. `raw` is the update as received (what is stored and
+    /// forwarded), `update` the same decoded.
+    Update { raw: Vec<u8>, update: Update },
     /// Awareness states (presence).
     Awareness(AwarenessUpdate),
     /// "Send me every awareness state you know."
@@ -145,7 +142,6 @@ pub fn decode(frame: &[u8], max_message: usize) -> Result<Incoming, ProtocolErro
                 _ => Incoming::Update {
                     update: Update::decode_v1(payload).map_err(read_error)?,
                     raw: payload.to_vec(),
-                    step2: sub == SYNC_STEP_2,
                 },
             }
         }
@@ -183,10 +179,7 @@ mod tests {
         let update = an_update();
         let frame = Message::Sync(SyncMessage::Update(update.clone())).encode_v1();
         match decode(&frame, 1 << 20).unwrap() {
-            Incoming::Update { raw, step2, .. } => {
-                assert_eq!(raw, update);
-                assert!(!step2);
-            }
+            Incoming::Update { raw, .. } => assert_eq!(raw, update),
             other => panic!("{other:?}"),
         }
         let frame = Message::Sync(SyncMessage::SyncStep1(StateVector::default())).encode_v1();

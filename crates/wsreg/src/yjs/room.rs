@@ -242,7 +242,7 @@ impl Room {
         self.lock().compact()
     }
 
-    /// The encoded document state (for tests and tools).
+    /// The whole document, encoded as one update.
     pub fn state(&self) -> Vec<u8> {
         encode_state(self.lock().awareness.doc())
     }

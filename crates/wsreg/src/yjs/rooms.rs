@@ -89,9 +89,4 @@ impl Rooms {
         tracing::error!("room {:?}: {error}; closed its connections", room.name());
         room.close_all(error);
     }
-
-    /// How many rooms are open.
-    pub fn open_count(&self) -> usize {
-        self.lock().len()
-    }
 }
