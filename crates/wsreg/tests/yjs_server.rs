@@ -1,8 +1,9 @@
 //! `wsreg yjs` as a real process, spoken to with raw y-websocket frames: malformed input
 //! closes only the connection that sent it (with the right close code) while the server,
 //! its other connections and its other documents keep working; acknowledged updates
-//! survive `kill -9`, a torn last record is ignored, and room names cannot escape the
-//! data directory.
+//! survive `kill -9`, a torn last record is ignored, the log is compacted when the last
+//! client leaves, room names cannot escape the data directory, and cross-site upgrades
+//! are refused.
 
 mod common;
 
@@ -13,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use wsreg::yjs::update_log;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -245,6 +247,39 @@ async fn acknowledged_updates_survive_kill_9_and_a_torn_tail_is_ignored() {
     back.sync().await;
     let again = Client::join(&addr, "notes").await;
     assert_eq!(again.text(), "one two three");
+
+    // When the last client leaves, the log is compacted to a single record.
+    drop((back, again));
+    common::eventually("the log compacted on close", STEP, || {
+        let r = update_log::parse(&std::fs::read(&log).unwrap());
+        r.damage.is_none() && r.updates.len() == 1
+    });
+}
+
+#[tokio::test]
+async fn cross_site_upgrades_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let reg = Registry::new();
+    let (_server, addr) = start(&reg, &[]);
+    let mut request = format!("ws://{}/room", addr.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let mut request = format!("ws://{}/room", addr.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://localhost:5173".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
 }
 
 #[tokio::test]
