@@ -4,7 +4,7 @@
 //   wsreg run --name node-echo -- node examples/node-server.js
 //
 // It exits on SIGINT/SIGTERM after closing its clients with 1001 (going away), and with
-// the status in $EXIT_AFTER_MS/$EXIT_CODE when both are set (used by the tests).
+// status $EXIT_CODE, $EXIT_AFTER_MS after it started listening, when that is set (tests).
 import { WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT);
@@ -17,7 +17,12 @@ const wss = new WebSocketServer({ host: '127.0.0.1', port });
 wss.on('connection', (socket) => {
   socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
 });
-wss.on('listening', () => console.error(`node-server.js: listening on 127.0.0.1:${port}`));
+wss.on('listening', () => {
+  console.error(`node-server.js: listening on 127.0.0.1:${port}`);
+  if (process.env.EXIT_AFTER_MS) {
+    setTimeout(() => shutdown(Number(process.env.EXIT_CODE ?? 0)), Number(process.env.EXIT_AFTER_MS));
+  }
+});
 
 function shutdown(code) {
   for (const client of wss.clients) client.close(1001, 'server shutting down');
@@ -25,7 +30,3 @@ function shutdown(code) {
 }
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
-
-if (process.env.EXIT_AFTER_MS) {
-  setTimeout(() => shutdown(Number(process.env.EXIT_CODE ?? 0)), Number(process.env.EXIT_AFTER_MS));
-}

@@ -161,7 +161,7 @@ fn the_exit_status_is_passed_through() {
     let mut run = start_run(
         &registry,
         &["--", "node", server.to_str().unwrap()],
-        &[("EXIT_AFTER_MS", "1500"), ("EXIT_CODE", "3")],
+        &[("EXIT_AFTER_MS", "3000"), ("EXIT_CODE", "3")],
     );
     wait_for_list(&registry, "the node server", |s| s.len() == 1);
     let status = wait_exit(&mut run);

@@ -200,6 +200,7 @@ async fn malformed_messages_close_only_their_connection() {
     assert!(reader.text().contains("before ") && reader.text().contains("after"));
     assert!(!reader.text().contains(&"x".repeat(6000)));
     elsewhere.type_text("room b works").await;
+    elsewhere.sync().await; // acknowledged
     let mut late_b = Client::join(&addr, "b").await;
     assert_eq!(late_b.text(), "room b works");
     late_b.sync().await;

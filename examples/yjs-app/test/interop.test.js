@@ -34,17 +34,19 @@ test('two clients converge after concurrent edits', { timeout: 60_000 }, async (
 test('a late joiner receives the full state, and rooms are separate', { timeout: 60_000 }, async (t) => {
   const { url } = await server(t);
   const a = client(t, url, 'shared');
-  await synced(a.provider);
+  const witness = client(t, url, 'shared');
+  await Promise.all([synced(a.provider), synced(witness.provider)]);
   a.text.insert(0, 'written before anyone else came');
   a.doc.getMap('meta').set('title', 'late');
   const other = client(t, url, 'another-room');
   other.text.insert(0, 'elsewhere');
   await synced(other.provider);
-  // Give the server the updates before the late joiner arrives.
-  await new Promise((r) => setTimeout(r, 200));
+  // Once forwarded to the witness, the server has the edits (they are acknowledged).
+  await waitFor(() => witness.doc.getMap('meta').get('title') === 'late', 'the witness to see the edits');
   const late = client(t, url, 'shared');
   await synced(late.provider);
-  await waitFor(() => late.text.toString() === 'written before anyone else came', 'the full text');
+  // Synced means the server's sync step 2 has been applied: it carried the whole state.
+  assert.equal(late.text.toString(), 'written before anyone else came');
   assert.equal(late.doc.getMap('meta').get('title'), 'late');
   assert.ok(!late.text.toString().includes('elsewhere'));
 });
