@@ -6,6 +6,7 @@
 //! down, and the prototype's unversioned format, version 1 and a newer version can be
 //! told apart before anything is interpreted.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -387,14 +388,17 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FormatError> {
         return Err(FormatError::TooManyEntries(servers.len()));
     }
     let mut parsed = Parsed::default();
+    // Ids seen so far: a set, not a scan of the entries, which made a read quadratic in
+    // the number of entries (a third of `list` with 1,000 entries, under callgrind).
+    let mut ids = HashSet::with_capacity(servers.len());
     for (index, raw) in servers.into_iter().enumerate() {
         let id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
         let result = serde_json::from_value::<RawEntry>(raw)
             .map_err(|e| EntryError::Shape(e.to_string()))
             .and_then(RawEntry::into_entry)
-            .and_then(|e| match parsed.entries.iter().any(|o| o.id == e.id) {
-                true => Err(EntryError::DuplicateId),
-                false => Ok(e),
+            .and_then(|e| match ids.insert(e.id.clone()) {
+                true => Ok(e),
+                false => Err(EntryError::DuplicateId),
             });
         match result {
             Ok(entry) => parsed.entries.push(entry),
