@@ -10,6 +10,9 @@
 //!   dropping a socket with unread input resets it at once, and a reset can destroy the
 //!   Close frame before the client has read it.
 //! - A plain GET without the upgrade headers gets a JSON 426, like every other error.
+//! - Each connection reads through an 8 KiB buffer, not tungstenite's default 128 KiB:
+//!   the default cost 135 KiB of RSS per idle connection (10,000 idle connections,
+//!   docs/benchmarks.md) against Node's 8 KiB; larger messages just take more reads.
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,6 +26,9 @@ use super::shutdown::Shutdown;
 
 /// How long a closing server waits for the client's Close (or lets a refused one read it).
 pub const CLOSE_WAIT: Duration = Duration::from_millis(250);
+
+/// The read buffer of each connection (see the module's comment).
+const READ_BUFFER: usize = 8 * 1024;
 
 /// The default per-message limit: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
@@ -47,6 +53,7 @@ where
     let hold = shutdown.hold();
     ws.max_message_size(max_message)
         .max_frame_size(max_message)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let _hold = hold;
             handle(socket, shutdown).await
