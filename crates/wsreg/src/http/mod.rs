@@ -19,12 +19,13 @@ pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;
 
-use crate::registry::{Filter, LiveWatch, Store};
+use crate::registry::{AnswerCache, Filter, LiveWatch, Store};
 
-/// What the API handlers share: the registry and the process's one watch of it.
+/// What the API handlers share: the registry, the process's one watch of it, and the
+/// last `GET` answer while it is exact.
 #[derive(Clone)]
 pub struct Endpoint {
-    store: Store,
+    answers: Arc<AnswerCache>,
     watch: Arc<LiveWatch>,
 }
 
@@ -32,7 +33,8 @@ impl Endpoint {
     /// Starts watching `store`; the watch stops when the last clone is dropped.
     pub fn new(store: Store) -> crate::Result<Endpoint> {
         let watch = Arc::new(LiveWatch::spawn(store.clone())?);
-        Ok(Endpoint { store, watch })
+        let answers = Arc::new(AnswerCache::new(store));
+        Ok(Endpoint { answers, watch })
     }
 }
 
