@@ -3,7 +3,8 @@
 //! Benchmarks run one after another, never side by side, each against a fresh registry
 //! file in a scratch directory under `target/`, so that no figure pays for another's
 //! load and no run touches the user's own registry. A benchmark that fails is reported
-//! as failed in its section and the others still run.
+//! as failed in its section and the others still run. `bench/notes.md`, the analysis
+//! written by hand, is appended as it is.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,6 +14,9 @@ use anyhow::{Context, Result};
 use crate::machine;
 use crate::report::{Report, Section};
 use crate::suite::{self, Env};
+
+/// Hand-written notes appended to the generated report.
+const NOTES: &str = "bench/notes.md";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -68,8 +72,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     let out = env.repo.join(&args.out);
-    std::fs::write(&out, report.render())
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    let mut doc = report.render();
+    // The analysis (profiles, what changed) is written by hand and kept with the code.
+    if let Ok(notes) = std::fs::read_to_string(env.repo.join(NOTES)) {
+        doc.push('\n');
+        doc.push_str(&notes);
+    }
+    std::fs::write(&out, doc).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("wrote {} in {:.0} s", out.display(), report.duration_secs);
     Ok(())
 }

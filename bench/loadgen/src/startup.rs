@@ -20,6 +20,8 @@ pub struct Outcome {
     pub registered_ms: Vec<f64>,
     /// Idle resident memory, one per run, in KiB.
     pub idle_rss_kib: Vec<u64>,
+    /// Its anonymous part, one per run, in KiB.
+    pub idle_anon_kib: Vec<u64>,
 }
 
 /// Starts the server `runs` times, one at a time.
@@ -27,6 +29,7 @@ pub fn measure(registry: &Path, runs: usize, server: impl Fn() -> Command) -> Re
     let mut outcome = Outcome {
         registered_ms: Vec::new(),
         idle_rss_kib: Vec::new(),
+        idle_anon_kib: Vec::new(),
     };
     for _ in 0..runs {
         let mut s = Spawned::start(server(), "the server")?;
@@ -43,6 +46,9 @@ pub fn measure(registry: &Path, runs: usize, server: impl Fn() -> Command) -> Re
         std::thread::sleep(SETTLE);
         if let Some(rss) = proc::rss_kib(s.pid()) {
             outcome.idle_rss_kib.push(rss);
+        }
+        if let Some(anon) = proc::rss_anon_kib(s.pid()) {
+            outcome.idle_anon_kib.push(anon);
         }
         s.stop();
     }

@@ -17,6 +17,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         "spawn → registered, median ms",
         "max ms",
         "idle RSS, median MiB",
+        "of which anonymous (RssAnon), MiB",
     ]);
     let mut figures = Vec::new();
     for side in Side::BOTH {
@@ -48,6 +49,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         format!("{} faster", times(spawn)),
         String::new(),
         format!("{} smaller", times(rss)),
+        String::new(),
     ]);
     let targets = vec![
         Target {
