@@ -217,7 +217,10 @@ mod tests {
     fn an_answer_is_reused_only_while_the_file_and_its_processes_are_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("servers.json"));
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         Server::for_pid("echo", 4000, child.id())
             .register_once(&store)
             .unwrap();
