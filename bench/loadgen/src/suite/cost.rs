@@ -29,6 +29,9 @@ pub fn run(env: &Env) -> Result<Outcome> {
             .iter()
             .map(|k| *k as f64 / 1024.0)
             .collect();
+        let mut anon: Vec<f64> = (outcome.idle_anon_kib.iter())
+            .map(|k| *k as f64 / 1024.0)
+            .collect();
         let (ms, max, mib) = (
             median(&mut outcome.registered_ms),
             quantile(&mut outcome.registered_ms, 1.0),
@@ -39,6 +42,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
             num(ms, 1),
             num(max, 1),
             num(mib, 1),
+            num(median(&mut anon), 2),
         ]);
         figures.push((ms, mib));
     }
