@@ -10,3 +10,4 @@ pub mod guard;
 pub mod http;
 pub mod registry;
 pub mod request;
+pub mod yjs;

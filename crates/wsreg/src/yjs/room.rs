@@ -25,7 +25,7 @@ use yrs::block::ClientID;
 use yrs::sync::{Awareness, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 use super::message::{self, Incoming, ProtocolError};
 use super::update_log::{MAX_RECORD, UpdateLog};
@@ -116,11 +116,7 @@ impl Room {
                 for (i, bytes) in recovered.updates.into_iter().enumerate() {
                     let applied = Update::decode_v1(&bytes)
                         .map_err(|e| e.to_string())
-                        .and_then(|u| {
-                            doc.transact_mut()
-                                .apply_update(u)
-                                .map_err(|e| e.to_string())
-                        });
+                        .and_then(|u| apply_update(&doc, u));
                     if let Err(e) = applied {
                         tracing::warn!("{}: record {i} of {count} skipped: {e}", path.display());
                     }
@@ -266,11 +262,7 @@ impl State {
                 ProtocolError::Storage(error_chain(&e))
             })?;
         }
-        self.awareness
-            .doc()
-            .transact_mut()
-            .apply_update(update)
-            .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        apply_update(self.awareness.doc(), update).map_err(ProtocolError::Malformed)?;
         self.size += raw.len();
         let frame = Message::Sync(SyncMessage::Update(raw)).encode_v1();
         self.broadcast(Some(from), &frame);
@@ -370,6 +362,34 @@ impl State {
             self.broadcast(None, &frame);
         }
     }
+}
+
+/// Applies an update in a transaction of its own.
+///
+/// An update that refers to content the document does not have is kept *pending* by yrs
+/// until that content arrives, and every encoding of the document (the answer to a sync
+/// step 1, a compaction) includes it. yrs decodes some malformed updates into pending
+/// blocks whose encoding it cannot read back, and from then on every encoding of the
+/// document panics (found by fuzzing: one 18-byte frame broke a room for good, and with a
+/// data directory, across restarts). So a pending part that does not survive the round
+/// trip is dropped again at once and the update refused; a sound pending part stays.
+fn apply_update(doc: &Doc, update: Update) -> Result<(), String> {
+    let mut txn = doc.transact_mut();
+    txn.apply_update(update).map_err(|e| e.to_string())?;
+    let store = txn.store();
+    let update_ok = store
+        .pending_update()
+        .is_none_or(|p| Update::decode_v1(&p.update.encode_v1()).is_ok());
+    let deletes_ok = store.pending_ds().is_none_or(|ds| {
+        // An update with no blocks (a zero count) and this delete set.
+        let bytes = [&[0u8][..], &ds.encode_v1()].concat();
+        Update::decode_v1(&bytes).is_ok()
+    });
+    if update_ok && deletes_ok {
+        return Ok(());
+    }
+    txn.prune_pending();
+    Err("the update refers to missing content in a form that cannot be stored".into())
 }
 
 fn encode_state(doc: &Doc) -> Vec<u8> {
@@ -508,5 +528,42 @@ mod tests {
         let err = room.handle(a, &edit(&"x".repeat(200))).unwrap_err();
         assert_eq!(err, ProtocolError::DocumentFull { limit: 100 });
         assert_eq!(text_of(&room.state()), "small");
+    }
+
+    #[test]
+    fn a_pending_update_that_cannot_be_encoded_is_refused_and_the_room_keeps_working() {
+        // Found by fuzzing: items whose parent is missing, in forms yrs decodes but cannot
+        // encode back. Before the fix the next sync step 1 panicked, for good.
+        let frames: [&[u8]; 2] = [
+            &[0, 2, 15, 1, 1, 1, 0, 2, 0x22, 1, 3, 0, 0, 0, 1, 5, 0xc4, 1],
+            &[
+                0, 2, 15, 1, 1, 0xfe, 0, 0, 2, 0, 1, 0x25, 0, 1, b'a', 1, b'z', 0,
+            ],
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("room-x.ylog");
+        let room = Room::load("x", Some(path.clone()), LIMITS).unwrap();
+        let a = ConnId::next();
+        let (tx, mut rx) = outbox();
+        room.join(a, tx);
+        room.handle(a, &edit("kept")).unwrap();
+        for frame in frames {
+            let err = room.handle(a, frame).unwrap_err();
+            assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
+        }
+        drain(&mut rx);
+        let step1 = Message::Sync(SyncMessage::SyncStep1(StateVector::default())).encode_v1();
+        room.handle(a, &step1).unwrap();
+        assert!(matches!(
+            drain(&mut rx)[..],
+            [Message::Sync(SyncMessage::SyncStep2(_))]
+        ));
+        drop(room);
+        let room = Room::load("x", Some(path), LIMITS).unwrap();
+        assert_eq!(
+            text_of(&room.state()),
+            "kept",
+            "the log replays without them"
+        );
     }
 }
