@@ -53,7 +53,7 @@ fn fixture() -> &'static Fixture {
         let app = runtime.block_on(async {
             let endpoint = Endpoint::new(store).expect("watch the registry");
             let routes = wsreg::http::router(endpoint, &Site::Page);
-            stack(routes, Guard::default(), Shutdown::default())
+            stack(routes, Guard::default(), None, Shutdown::default())
         });
         Fixture {
             runtime,

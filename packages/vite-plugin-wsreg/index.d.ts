@@ -154,12 +154,19 @@ export interface WsregOptions {
   recheckMs?: number;
   /** For tests: hostname, clock and process table to use instead of the machine's. */
   context?: ReaderContext;
+  /** `'token'`: every request needs the per-user token kept in `auth-token` beside the registry, as `wsreg serve --auth token` (docs/security.md). */
+  auth?: 'none' | 'token';
 }
 
 /** The Vite plugin: `plugins: [wsreg()]`. */
 export default function wsreg(options?: WsregOptions): Plugin;
 export { wsreg };
 export declare function resolveRegistryPath(options?: WsregOptions): string;
+export declare function loadOrCreateToken(registryFile: string): string;
+export declare function tokenMatches(token: string, presented: string): boolean;
+export declare function createAuthMiddleware(
+  token: string,
+): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void;
 
 // The reader, usable on its own.
 export declare const MAX_FILE_BYTES: number;

@@ -2,6 +2,7 @@
 // `vite dev` and `vite preview`, and pushes every change to the page.
 
 import path from 'node:path';
+import { createAuthMiddleware, loadOrCreateToken } from './auth.js';
 import { createGuard } from './guard.js';
 import { attachHmr, clientHotChannel } from './hmr.js';
 import { createRegistryRoutes } from './http.js';
@@ -13,6 +14,7 @@ export { createGuard, hostAllowed, hostnameOf, isLoopbackHostname, corsAllows } 
 export { createRegistryRoutes } from './http.js';
 export { attachHmr, clientHotChannel, ERROR_EVENT, REQUEST_EVENT, SERVERS_EVENT } from './hmr.js';
 export { RegistryWatcher } from './watch.js';
+export { createAuthMiddleware, loadOrCreateToken, tokenMatches } from './auth.js';
 
 /**
  * @typedef {import('../index.js').WsregOptions} WsregOptions
@@ -61,6 +63,14 @@ export function resolveRegistryPath(options = {}) {
 function mount(server, options, mode) {
   const { logger } = server.config;
   const http = mode === 'dev' ? server.config.server : server.config.preview;
+  if (options.auth === 'token') {
+    const token = loadOrCreateToken(resolveRegistryPath(options));
+    server.middlewares.use(createAuthMiddleware(token));
+    server.httpServer?.once('listening', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (server.httpServer?.address());
+      logger.info(`[wsreg] open http://127.0.0.1:${address.port}/?token=${token}`);
+    });
+  }
   const filter = { project: options.project ?? null, kind: options.kind ?? null };
   const watcher = new RegistryWatcher({
     file: resolveRegistryPath(options),

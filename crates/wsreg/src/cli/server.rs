@@ -23,6 +23,17 @@ pub struct ListenArgs {
     /// https://tool.example (repeatable)
     #[arg(long = "allowed-origin", value_name = "O")]
     pub allowed_origins: Vec<String>,
+    /// `token`: every request must carry the per-user secret kept in auth-token beside
+    /// the registry (made at first use); see docs/security.md
+    #[arg(long, value_enum, default_value_t = AuthArg::None, value_name = "MODE")]
+    pub auth: AuthArg,
+}
+
+/// `--auth`: none, or the per-user token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    None,
+    Token,
 }
 
 impl ListenArgs {
@@ -35,6 +46,7 @@ impl ListenArgs {
                 allowed_hosts: self.allowed_hosts,
                 allowed_origins: self.allowed_origins,
             },
+            token_auth: self.auth == AuthArg::Token,
             listing,
         }
     }
@@ -66,11 +78,17 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("cannot start the async runtime")
 }
 
-/// Prints the listening line: `<label> listening on <url>[ id <id>]`.
+/// Prints the listening line: `<label> listening on <url>[ id <id>]`; with token auth, an
+/// HTTP server then prints its tokenised link: `open <url>?token=<token>`.
 pub fn announce(label: &str, bound: &Bound) {
     match bound.id() {
         Some(id) => println!("{label} listening on {} id {id}", bound.ws_url()),
-        None => println!("{label} listening on {}", bound.http_url()),
+        None => {
+            println!("{label} listening on {}", bound.http_url());
+            if let Some(token) = bound.token() {
+                println!("open {}?token={}", bound.http_url(), token.as_str());
+            }
+        }
     }
 }
 

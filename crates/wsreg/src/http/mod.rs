@@ -1,8 +1,10 @@
 //! HTTP: the registry endpoint `wsreg serve` runs — the API ([`api`], [`events`]) and
-//! the page or a user's site ([`page`]) — and the guard ([`guard`]) every wsreg server,
-//! HTTP or WebSocket, puts in front of its routes.
+//! the page or a user's site ([`page`]) — and what every wsreg server, HTTP or
+//! WebSocket, puts in front of its routes: the guard ([`guard`]) and, with
+//! `--auth token`, the token check ([`auth`]).
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod events;
 pub mod guard;
@@ -15,6 +17,7 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::routing::{any, get};
 
+pub use auth::Token;
 pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;

@@ -210,6 +210,12 @@ impl Store {
         self.update_pruning(|_entries, dead| Ok(dead))
     }
 
+    /// Creates the directory (0700) if needed and checks it as a writer does: not a
+    /// symlink, ours, private. For files kept beside the registry (the auth token).
+    pub fn prepare_dir(&self) -> Result<()> {
+        self.check_dir(true).map(drop)
+    }
+
     /// Checks the directory: not a symlink, ours, private. A writer creates it (0700) and
     /// repairs its mode; a reader only warns. Returns whether it exists.
     fn check_dir(&self, writer: bool) -> Result<bool> {

@@ -19,6 +19,7 @@ use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
 use super::shutdown::Shutdown;
+use crate::http::auth::{self, AuthError, Token};
 use crate::http::guard::{self, Guard};
 use crate::registration::{Registration, Server};
 use crate::registry::Store;
@@ -35,6 +36,8 @@ pub struct Launch {
     pub port: u16,
     /// The Host/Origin checks in front of every request.
     pub guard: Guard,
+    /// Whether every request must carry the per-user token (`--auth token`).
+    pub token_auth: bool,
     /// What to register as once listening; `None` for servers that are not listed
     /// (the registry endpoint itself).
     pub listing: Option<Listing>,
@@ -46,6 +49,7 @@ impl Default for Launch {
             host: Ipv4Addr::LOCALHOST.to_string(),
             port: 0,
             guard: Guard::default(),
+            token_auth: false,
             listing: None,
         }
     }
@@ -75,6 +79,8 @@ pub enum LaunchError {
     },
     #[error("cannot register the server: {0}")]
     Register(#[source] crate::Error),
+    #[error("token auth: {0}")]
+    Auth(#[source] AuthError),
     #[error("the server failed: {0}")]
     Serve(#[source] io::Error),
 }
@@ -84,12 +90,18 @@ pub struct Bound {
     listener: TcpListener,
     addr: SocketAddr,
     guard: Guard,
+    token: Option<Token>,
     registration: Option<Registration>,
 }
 
 impl Launch {
-    /// Binds the listening socket, then registers the server in `store`.
+    /// Reads (or makes) the token if needed, binds the listening socket, then registers
+    /// the server in `store`.
     pub async fn bind(self, store: &Store) -> Result<Bound, LaunchError> {
+        let token = match self.token_auth {
+            true => Some(Token::load_or_create(store).map_err(LaunchError::Auth)?),
+            false => None,
+        };
         let addr = format!("{}:{}", self.host, self.port);
         let listener = TcpListener::bind((self.host.as_str(), self.port))
             .await
@@ -116,6 +128,7 @@ impl Launch {
             listener,
             addr,
             guard: self.guard,
+            token,
             registration,
         })
     }
@@ -156,15 +169,22 @@ fn ws_url(addr: SocketAddr) -> String {
 }
 
 /// Wraps `app` in what every wsreg server puts around its routes: the [`Guard`]
-/// outermost (nothing else runs for a refused request), then the server's [`Shutdown`]
-/// for its long-lived connections. [`Bound::serve`] serves this; the HTTP fuzz target
-/// drives it without a socket.
-pub fn stack(app: Router, guard: Guard, shutdown: Shutdown) -> Router {
-    app.layer(Extension(shutdown))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(guard),
-            guard::middleware,
-        ))
+/// outermost (nothing else runs for a refused request), then the token check when there
+/// is a `token`, then the server's [`Shutdown`] for its long-lived connections.
+/// [`Bound::serve`] serves this; the HTTP fuzz target drives it without a socket.
+pub fn stack(app: Router, guard: Guard, token: Option<Token>, shutdown: Shutdown) -> Router {
+    let app = app.layer(Extension(shutdown));
+    let app = match token {
+        Some(token) => app.layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::middleware,
+        )),
+        None => app,
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        Arc::new(guard),
+        guard::middleware,
+    ))
 }
 
 impl Bound {
@@ -183,6 +203,11 @@ impl Bound {
         format!("http://{}/", connect_addr(self.addr))
     }
 
+    /// The token every request must carry, with `--auth token`.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
     /// The registry id, when the server is registered.
     pub fn id(&self) -> Option<&str> {
         self.registration.as_ref().map(Registration::id)
@@ -195,7 +220,7 @@ impl Bound {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LaunchError> {
         let shutdown = Shutdown::new();
-        let app = stack(app, self.guard, shutdown.clone());
+        let app = stack(app, self.guard, self.token, shutdown.clone());
         let stopping = shutdown.clone();
         let mut server = tokio::spawn(
             axum::serve(self.listener, app)
