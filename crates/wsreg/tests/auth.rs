@@ -7,9 +7,7 @@ mod common;
 
 use std::os::unix::fs::MetadataExt;
 
-use common::{Listening, Proc, Registry, STEP, get};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use common::{Listening, Proc, Registry, get, upgrade_status};
 
 fn token_of(reg: &Registry) -> String {
     let path = reg.path().parent().unwrap().join("auth-token");
@@ -30,28 +28,6 @@ fn server(reg: &Registry, kind: &str) -> (Proc, Listening) {
     let mut proc = reg.spawn(&[kind, "--port", "0", "--auth", "token"]);
     let at = proc.listening();
     (proc, at)
-}
-
-/// The status of a WebSocket handshake to `url` with these extra headers.
-async fn upgrade_status(url: &str, headers: &[(&'static str, String)]) -> u16 {
-    let mut request = url.into_client_request().unwrap();
-    for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    let result = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("handshake in time");
-    match result {
-        Ok((_, response)) => response.status().as_u16(),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
-            assert!(body.contains("\"error\""), "a JSON refusal: {body}");
-            response.status().as_u16()
-        }
-        Err(e) => panic!("handshake failed: {e}"),
-    }
 }
 
 #[test]
@@ -144,17 +120,22 @@ async fn echo_and_yjs_upgrades_need_the_token_and_take_the_pages_cookie() {
     );
     for url in [echo.url.clone(), format!("{}room", yjs.url)] {
         assert_eq!(upgrade_status(&url, &[]).await, 401, "{url}");
-        let wrong = [("Authorization", "Bearer nope".to_owned())];
+        let wrong = [("Authorization", "Bearer nope")];
         assert_eq!(upgrade_status(&url, &wrong).await, 401, "{url}");
         // What the page's browser sends: the cookie wsreg serve set on 127.0.0.1 (cookies
         // are not per port), with the page's loopback Origin.
+        let cookie = format!("wsreg_token={token}");
         let page = [
-            ("Cookie", format!("wsreg_token={token}")),
-            ("Origin", "http://127.0.0.1:5173".to_owned()),
+            ("Cookie", cookie.as_str()),
+            ("Origin", "http://127.0.0.1:5173"),
         ];
         assert_eq!(upgrade_status(&url, &page).await, 101, "{url}");
-        let bearer = [("Authorization", format!("Bearer {token}"))];
-        assert_eq!(upgrade_status(&url, &bearer).await, 101, "{url}");
+        let bearer = format!("Bearer {token}");
+        assert_eq!(
+            upgrade_status(&url, &[("Authorization", &bearer)]).await,
+            101,
+            "{url}"
+        );
         let query = format!("{url}?token={token}");
         assert_eq!(upgrade_status(&query, &[]).await, 101, "{url}");
     }

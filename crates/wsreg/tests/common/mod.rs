@@ -50,22 +50,27 @@ impl Registry {
     }
 
     /// Runs `wsreg ARGS…` to its end (at most [`STEP`]), capturing stdout and stderr.
+    /// The pipes are read while it runs (a large output would otherwise fill the pipe
+    /// and stall it); past [`STEP`] it is killed, by its PID.
     pub fn output(&self, args: &[&str]) -> std::process::Output {
-        let mut child = self
+        let child = self
             .command(args)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wsreg");
-        let deadline = Instant::now() + STEP;
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+        let pid = child.id() as i32;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(STEP) {
+            Ok(output) => output.expect("collect output"),
+            Err(_) => {
+                // SAFETY: kill(2) on the PID of the child started above, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
                 panic!("wsreg {args:?} still running after {STEP:?}");
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
-        child.wait_with_output().expect("collect output")
     }
 
     /// Starts `wsreg ARGS…` against this registry.
@@ -201,6 +206,11 @@ impl Proc {
         // SAFETY: kill(2) with the PID of a child this test started and has not reaped.
         let rc = unsafe { libc::kill(self.pid(), signal) };
         assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
     }
 
     /// Waits up to `limit` for the process to exit.
@@ -422,4 +432,30 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Response {
             .expect("read body"),
     };
     response
+}
+
+/// The status of a WebSocket handshake to `url` with these extra headers: 101 when it
+/// upgraded; a refusal must carry a JSON error body.
+pub async fn upgrade_status(url: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    let result = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("handshake in time");
+    match result {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("\"error\""), "a JSON refusal: {body}");
+            response.status().as_u16()
+        }
+        Err(e) => panic!("handshake failed: {e}"),
+    }
 }
