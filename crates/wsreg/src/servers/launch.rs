@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
@@ -223,7 +224,8 @@ impl Bound {
         let app = stack(app, self.guard, self.token, shutdown.clone());
         let stopping = shutdown.clone();
         let mut server = tokio::spawn(
-            axum::serve(self.listener, app)
+            // Small frames go out at once (no Nagle delay), as Node's `ws` does.
+            axum::serve(self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
                 .with_graceful_shutdown(async move { stopping.requested().await })
                 .into_future(),
         );
