@@ -10,38 +10,28 @@ use wsreg::Store;
 use wsreg::http::{self, Endpoint, Site};
 use wsreg::servers::{Listing, echo, socket::DEFAULT_MAX_MESSAGE, terminate_signal};
 
-use super::server::{self, ListenArgs};
+use super::server::{self, EndpointArgs};
 
 /// How many echo servers the demo starts.
 const ECHO_SERVERS: usize = 3;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The port of the page and API
-    #[arg(long, default_value_t = 5173)]
-    port: u16,
     #[command(flatten)]
-    listen: ListenArgs,
+    endpoint: EndpointArgs,
     /// The project the echo servers are listed under
     #[arg(long, default_value = "demo", value_name = "P")]
     project: String,
-    /// Open the page in the default browser once listening
-    #[arg(long)]
-    open: bool,
 }
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+    let EndpointArgs { port, listen, open } = args.endpoint;
     server::runtime()?.block_on(async {
         let signal = terminate_signal().context("cannot install signal handlers")?;
         let endpoint = Endpoint::new(store.clone())
             .with_context(|| format!("cannot watch {}", store.path().display()))?;
         // The page's port is the one that can be taken: bind it before registering anything.
-        let page = args
-            .listen
-            .clone()
-            .launch(args.port, None)
-            .bind(store)
-            .await?;
+        let page = listen.clone().launch(port, None).bind(store).await?;
         let mut echoes = Vec::with_capacity(ECHO_SERVERS);
         for n in 1..=ECHO_SERVERS {
             let listing = Listing {
@@ -49,18 +39,13 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
                 name: Some(format!("echo {n}")),
                 project: Some(args.project.clone()),
             };
-            let bound = args
-                .listen
-                .clone()
-                .launch(0, Some(listing))
-                .bind(store)
-                .await?;
+            let bound = listen.clone().launch(0, Some(listing)).bind(store).await?;
             server::announce(echo::KIND, &bound);
             echoes.push(bound);
         }
         server::announce("serve", &page);
         println!("open {} — Ctrl-C stops everything", page.http_url());
-        if args.open {
+        if open {
             server::open_browser(&page.http_url());
         }
 

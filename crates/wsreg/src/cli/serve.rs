@@ -8,21 +8,15 @@ use anyhow::{Context, bail};
 use wsreg::Store;
 use wsreg::http::{self, Endpoint, Site};
 
-use super::server::{self, ListenArgs};
+use super::server::{self, EndpointArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The port to listen on
-    #[arg(long, default_value_t = 5173)]
-    port: u16,
     #[command(flatten)]
-    listen: ListenArgs,
+    endpoint: EndpointArgs,
     /// Serve this directory (a built site) at / instead of the page; the API stays beside it
     #[arg(long = "static", value_name = "DIR")]
     static_dir: Option<PathBuf>,
-    /// Open the page in the default browser once listening
-    #[arg(long)]
-    open: bool,
 }
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
@@ -34,9 +28,9 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::new(store.clone())
         .with_context(|| format!("cannot watch {}", store.path().display()))?;
     let app = http::router(endpoint, &site);
-    let launch = args.listen.launch(args.port, None);
-    server::run(store, "serve", launch, app, |bound| {
-        if args.open {
+    let EndpointArgs { port, listen, open } = args.endpoint;
+    server::run(store, "serve", listen.launch(port, None), app, |bound| {
+        if open {
             server::open_browser(&bound.http_url());
         }
     })

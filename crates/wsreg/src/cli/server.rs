@@ -52,6 +52,41 @@ impl ListenArgs {
     }
 }
 
+/// The options of a registered server (`echo`, `yjs`): its port, where it listens, and
+/// how it is listed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegisteredArgs {
+    /// The port to listen on; 0 lets the OS choose a free one
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub listing: ListingArgs,
+}
+
+impl RegisteredArgs {
+    /// The launch options of a server of `kind`.
+    pub fn launch(self, kind: &str) -> Launch {
+        self.listen
+            .launch(self.port, Some(self.listing.listing(kind)))
+    }
+}
+
+/// The options of a registry endpoint (`serve`, `demo`): its port, where it listens, and
+/// whether to open the page.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EndpointArgs {
+    /// The port of the page and API
+    #[arg(long, default_value_t = 5173)]
+    pub port: u16,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// Open the page in the default browser once listening
+    #[arg(long)]
+    pub open: bool,
+}
+
 /// How a registered server is labelled on the page.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListingArgs {

@@ -9,17 +9,12 @@ use wsreg::Store;
 use wsreg::servers::yjs::{self, DEFAULT_MAX_DOC, DEFAULT_MAX_MESSAGE};
 use wsreg::yjs::{Limits, Rooms};
 
-use super::server::{self, ListenArgs, ListingArgs};
+use super::server::{self, RegisteredArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The port to listen on; 0 lets the OS choose a free one
-    #[arg(long, default_value_t = 0)]
-    port: u16,
     #[command(flatten)]
-    listen: ListenArgs,
-    #[command(flatten)]
-    listing: ListingArgs,
+    server: RegisteredArgs,
     /// Keep every document in this directory (an update log per document, loaded when
     /// a client first opens it); without it documents live in memory only
     #[arg(long, value_name = "DIR")]
@@ -43,13 +38,10 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--data-dir {}", dir.display()))?,
         None => Rooms::new(None, limits)?,
     };
-    let launch = args
-        .listen
-        .launch(args.port, Some(args.listing.listing(yjs::KIND)));
     server::run(
         store,
         yjs::KIND,
-        launch,
+        args.server.launch(yjs::KIND),
         yjs::router(Arc::new(rooms), args.max_message),
         |_| {},
     )
