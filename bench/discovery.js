@@ -1,6 +1,7 @@
-// Discovery in a real browser: opens a registry page in headless Chromium, then starts
-// an echo server again and again and times each start until the page shows that server
-// connected. Run by `wsreg-bench run` with one JSON argument:
+// Discovery in a real browser: opens a registry page in headless Chromium (launched as
+// the browser tests launch it, by e2e/chromium.js), then starts an echo server again and
+// again and times each start until the page shows that server connected. Run by
+// `wsreg-bench run` with one JSON argument:
 //   { "page": URL, "runs": N, "selector": CSS with {id}, "server": [cmd, ...args], "env": {…} }
 // and prints one JSON line: { "ms": [ … one per run … ] }.
 //
@@ -10,30 +11,14 @@
 // been quicker than that, the figure would be the later time, never an earlier one.
 
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import readline from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../e2e/chromium.js';
 
 const cfg = JSON.parse(process.argv[2]);
 const now = () => performance.timeOrigin + performance.now();
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-bench-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
+const { context } = browser;
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(cfg.page);
@@ -59,8 +44,7 @@ try {
   }
   console.log(JSON.stringify({ ms }));
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
 
 /** The id on the server's `… listening on URL id ID` line. */

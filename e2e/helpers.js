@@ -1,7 +1,7 @@
 // Shared by the browser tests: the wsreg binary ($WSREG_BIN, else target/debug/wsreg),
 // processes that are killed by PID when a test ends, the line a server prints when it
-// listens, and Debian's Chromium in a fresh profile. Every wait has a deadline; a missing
-// binary or browser fails the test loudly rather than skipping it.
+// listens, and Chromium (chromium.js) sized and timed for these tests. Every wait has a
+// deadline; a missing binary or browser fails the test loudly rather than skipping it.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, requireChromium } from './chromium.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const WSREG_BIN = process.env.WSREG_BIN ?? join(ROOT, 'target/debug/wsreg');
-export const CHROMIUM = '/usr/bin/chromium';
 /** The longest any single step may take. */
 export const STEP_MS = 15000;
 
@@ -22,9 +21,7 @@ export function requireTools() {
   if (!existsSync(WSREG_BIN)) {
     throw new Error(`${WSREG_BIN} is missing: build it with \`cargo build\` or set WSREG_BIN`);
   }
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install it with \`apt-get install -y chromium\``);
-  }
+  requireChromium();
 }
 
 /** A temporary registry and the processes started against it. */
@@ -152,31 +149,9 @@ export class Proc {
   }
 }
 
-/** Headless Chromium with a fresh profile; close() removes the profile. */
+/** Headless Chromium (chromium.js) at 1280×800, every step within STEP_MS; close() removes its profile. */
 export async function launchBrowser() {
-  const profile = mkdtempSync(join(tmpdir(), 'wsreg-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-    timeout: STEP_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
-  return {
-    context,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
+  const browser = await launchChromium({ viewport: { width: 1280, height: 800 }, timeout: STEP_MS });
+  browser.context.setDefaultTimeout(STEP_MS);
+  return browser;
 }

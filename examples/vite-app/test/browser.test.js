@@ -7,17 +7,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { ownEntry, writeRegistryAtomic } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
+import { ownEntry, tempRegistry, writeRegistryAtomic } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startEcho } from '../../../packages/wsreg-client/test/helpers/echo.js';
-import { buildAndPreviewApp, launchChromium, startApp, tempRegistry } from './helpers.js';
+import { launchChromium } from '../../../e2e/chromium.js';
+import { buildAndPreviewApp, startApp } from './helpers.js';
 
-const reg = tempRegistry();
+const reg = tempRegistry('wsreg-app-');
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
 /** @type {Awaited<ReturnType<typeof startEcho>>[]} */
 let echoes = [];
 /** @type {Awaited<ReturnType<typeof startApp>>} */
 let app;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('../../../e2e/chromium.js').Chromium} */
 let browser;
 /** @type {import('playwright-core').Page} */
 let page;
@@ -33,7 +34,7 @@ before(async () => {
   writeRegistryAtomic(reg.file, { version: 1, servers: entries });
   app = await startApp(reg.file);
   browser = await launchChromium();
-  page = await browser.newPage();
+  page = await browser.context.newPage();
   await page.goto(app.url);
 });
 after(async () => {
@@ -100,7 +101,7 @@ test('a registry of a newer version shows its error, not a stale list', async ()
 
 test('the built app under `vite preview` gets the list over SSE and connects', async () => {
   const built = await buildAndPreviewApp(reg.file);
-  const p = await browser.newPage();
+  const p = await browser.context.newPage();
   try {
     await p.goto(built.url);
     await p.waitForSelector('.card[data-id="echo-one"][data-status="connected"]', { timeout: 10000 });

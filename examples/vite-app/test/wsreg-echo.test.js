@@ -9,12 +9,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { requireWsreg, startWsregEcho } from '../../../packages/vite-plugin-wsreg/test/helpers/wsreg-bin.js';
-import { launchChromium, startApp, tempRegistry } from './helpers.js';
+import { launchChromium } from '../../../e2e/chromium.js';
+import { tempRegistry } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
+import { startApp } from './helpers.js';
 
-const reg = tempRegistry();
+const reg = tempRegistry('wsreg-app-');
 /** @type {Awaited<ReturnType<typeof startApp>>} */
 let app;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('../../../e2e/chromium.js').Chromium} */
 let browser;
 /** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
 const echoes = [];
@@ -32,7 +34,7 @@ after(async () => {
 
 test('a new `wsreg echo` appears on the open page and is connected; stopping it removes the card', async () => {
   requireWsreg('echo');
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   await page.goto(app.url);
   await page.waitForSelector('#registry-status[data-source="hmr"]', { timeout: 15000 });
   assert.equal(await page.locator('.card').count(), 0);

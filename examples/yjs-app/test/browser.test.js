@@ -7,29 +7,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { build, createServer } from 'vite';
+import { build } from 'vite';
+import { launchChromium } from '../../../e2e/chromium.js';
+import { startDevApp } from '../../dev-app.js';
 import { client, defer, startYjs, synced, tempDir, waitFor, wsregBin } from './helpers.js';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = '/usr/bin/chromium';
 const ROOM = 'browser-test';
 
 /** A Chromium with a fresh profile of its own (so two of them share nothing). */
 async function browserPage(t) {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-  const profile = tempDir(t, 'wsreg-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  defer(t, () => context.close());
+  const { context, close } = await launchChromium();
+  defer(t, close);
   const page = context.pages()[0] ?? await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
   return page;
@@ -37,22 +29,9 @@ async function browserPage(t) {
 
 /** The app's Vite dev server (its own vite.config.js) reading `registry`. */
 async function devApp(t, registry) {
-  const saved = process.env.WSREG_REGISTRY;
-  process.env.WSREG_REGISTRY = registry;
-  try {
-    const server = await createServer({
-      root: APP_DIR,
-      configLoader: 'native',
-      logLevel: 'silent',
-      server: { port: 0, strictPort: true, watch: null },
-    });
-    await server.listen();
-    defer(t, () => server.close());
-    return `http://127.0.0.1:${server.httpServer.address().port}/`;
-  } finally {
-    if (saved === undefined) delete process.env.WSREG_REGISTRY;
-    else process.env.WSREG_REGISTRY = saved;
-  }
+  const { server, url } = await startDevApp(APP_DIR, registry);
+  defer(t, () => server.close());
+  return url;
 }
 
 /** `vite build` into a temp dir, served by `wsreg serve --static`. */

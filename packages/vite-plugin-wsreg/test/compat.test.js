@@ -4,12 +4,10 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { ownEntry, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const majors = [
@@ -21,9 +19,7 @@ const majors = [
 for (const major of majors) {
   describe(`${major.name}`, () => {
     const site = makeSite();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `wsreg-${major.name}-`));
-    fs.chmodSync(dir, 0o700);
-    const file = path.join(dir, 'servers.json');
+    const { dir, file } = tempRegistry(`wsreg-${major.name}-`);
     const entries = [ownEntry({ id: 'a', port: 43001 }), ownEntry({ id: 'b', kind: 'yjs', port: 43002 })];
     /** @type {any} */
     let vite;

@@ -4,17 +4,13 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { ownEntry, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { ownEntry, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const site = makeSite();
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-hmr-'));
-fs.chmodSync(dir, 0o700);
-const file = path.join(dir, 'servers.json');
+const { dir, file } = tempRegistry('wsreg-hmr-');
 const entries = [ownEntry({ id: 'echo-1', port: 42001 }), ownEntry({ id: 'yjs-1', kind: 'yjs', port: 42002 })];
 
 /** @type {import('./helpers/vite-servers.js').Started} */

@@ -6,24 +6,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { processTableFromMap } from '../src/registry.js';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, startTimeOf, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { ownEntry, startTimeOf, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
 import { CANONICAL_KEYS, loadVectors } from './helpers/vectors.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const vectors = loadVectors();
 const MODES = /** @type {const} */ (['dev', 'preview']);
-
-/** @param {string} prefix */
-function tempRegistry(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.chmodSync(dir, 0o700);
-  return { dir, file: path.join(dir, 'servers.json') };
-}
 
 /** @param {unknown} doc */
 const ids = (doc) => /** @type {{ servers: { id: string }[] }} */ (doc).servers.map((s) => s.id);

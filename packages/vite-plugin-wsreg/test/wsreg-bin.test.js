@@ -7,21 +7,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { startTimeOf } from './helpers/registry-writer.js';
+import { startTimeOf, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
-
-/** @param {string} prefix */
-function tempRegistry(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.chmodSync(dir, 0o700);
-  return { dir, file: path.join(dir, 'servers.json') };
-}
 
 /** @param {any} doc */
 const ids = (doc) => doc.servers.map((/** @type {any} */ s) => s.id);

@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ownEntry, writeRegistryAtomic } from '../../vite-plugin-wsreg/test/helpers/registry-writer.js';
+import { ownEntry, tempRegistry, writeRegistryAtomic } from '../../vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startVite } from '../../vite-plugin-wsreg/test/helpers/vite-servers.js';
-import { launchChromium } from './helpers/browser.js';
+import { launchChromium } from '../../../e2e/chromium.js';
 import { startEcho } from './helpers/echo.js';
 
 const CLIENT_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
@@ -52,14 +52,12 @@ const breakEvents = {
 
 describe('wsreg-client in Chromium', () => {
   const root = makeClientSite();
-  const regDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-client-reg-'));
-  fs.chmodSync(regDir, 0o700);
-  const file = path.join(regDir, 'servers.json');
+  const { dir: regDir, file } = tempRegistry('wsreg-client-reg-');
   /** @type {Awaited<ReturnType<typeof startEcho>>[]} */
   let echoes = [];
   /** @type {import('../../vite-plugin-wsreg/test/helpers/vite-servers.js').Started} */
   let server;
-  /** @type {import('playwright-core').Browser} */
+  /** @type {import('../../../e2e/chromium.js').Chromium} */
   let browser;
   /** @type {import('../index.js').ServerEntry[]} */
   let entries;
@@ -81,7 +79,7 @@ describe('wsreg-client in Chromium', () => {
 
   /** @param {string} url */
   async function openPage(url) {
-    const page = await browser.newPage();
+    const page = await browser.context.newPage();
     /** @type {string[]} */
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));

@@ -1,10 +1,21 @@
 // Test-only registry writer: what a wsreg writer does, minus the lock
 // (tests write from one place): temp file in the same directory, then rename.
-// The plugin itself never writes the registry.
+// Also the private temp directory a test's registry lives in, and entries for
+// this process. The plugin itself never writes the registry.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+/**
+ * A fresh private (0700) temp directory and the servers.json path in it.
+ * @param {string} prefix
+ */
+export function tempRegistry(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o700);
+  return { dir, file: path.join(dir, 'servers.json') };
+}
 
 /**
  * @param {string} file
