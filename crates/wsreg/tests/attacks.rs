@@ -237,7 +237,10 @@ fn ten_thousand_entries_are_listed_correctly_and_quickly() {
     let cli = started.elapsed();
     assert_eq!(common::ids(&listed), ids);
     println!("10,000 entries: GET /api/registry {api:?}, wsreg list --json {cli:?}");
-    assert!(api < Duration::from_secs(5) && cli < Duration::from_secs(5), "too slow");
+    assert!(
+        api < Duration::from_secs(5) && cli < Duration::from_secs(5),
+        "too slow"
+    );
     // A writer keeps all of them and adds one.
     let (_echo, echo) = reg.echo(&[]);
     eventually("10,001 listed", STEP, || {
