@@ -393,15 +393,22 @@ impl Events {
 
     /// The next `servers` event's document, within `limit`.
     pub fn next_servers(&self, limit: Duration) -> serde_json::Value {
+        self.try_next_servers(limit)
+            .unwrap_or_else(|| panic!("no servers event within {limit:?}"))
+    }
+
+    /// The next `servers` event's document, or `None` if none comes within `limit`.
+    pub fn try_next_servers(&self, limit: Duration) -> Option<serde_json::Value> {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
                 Ok((event, data)) if event == "servers" => {
-                    return serde_json::from_str(&data).expect("servers event holds JSON");
+                    return Some(serde_json::from_str(&data).expect("servers event holds JSON"));
                 }
                 Ok(_) => {}
-                Err(e) => panic!("no servers event within {limit:?}: {e}"),
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => panic!("the event stream ended"),
             }
         }
     }
