@@ -25,6 +25,7 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
@@ -43,6 +44,9 @@ fi
 
 step "WebSocket conformance: the Autobahn fuzzing client against wsreg echo (docs/autobahn.md)"
 conformance/autobahn.sh
+
+step "fuzz smoke run: every target 30 s, fixed seed (fuzz/run.sh; installs cargo-fuzz if missing)"
+FUZZ_SEED=1 fuzz/run.sh 30
 
 step "JavaScript type check (tsc --checkJs --noEmit)"
 npm run --silent typecheck

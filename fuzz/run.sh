@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time: `fuzz/run.sh [SECONDS] [TARGET…]` (default
-# 30 s each, every target). CI runs the 30 s smoke run; longer runs are by hand.
+# 30 s each, every target; FUZZ_SEED=N fixes libFuzzer's seed). CI runs the 30 s smoke
+# run with a fixed seed; longer runs are by hand.
 #
 # cargo-fuzz drives libFuzzer, which needs unstable rustc flags (-Zsanitizer=address and
 # the coverage instrumentation). The machine has the stable toolchain only;
@@ -56,6 +57,8 @@ for target in "${targets[@]}"; do
   esac
   options=(-max_total_time="$seconds" -timeout=10 -print_final_stats=1 -malloc_limit_mb=1048576)
   [ -n "$dict" ] && options+=(-dict="$dict")
+  # A fixed seed (CI sets one) makes a run repeat the same inputs on the same code.
+  [ -n "${FUZZ_SEED:-}" ] && options+=(-seed="$FUZZ_SEED")
   mkdir -p "corpus/$target" "regressions/$target" "artifacts/$target"
   echo "==> fuzzing $target for ${seconds}s"
   log="artifacts/$target/last-run.log"

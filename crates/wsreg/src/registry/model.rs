@@ -33,6 +33,10 @@ pub const MAX_META_BYTES: usize = 4096;
 pub const MAX_PID: u64 = 4_194_304;
 /// The longest lease, in seconds (a year).
 pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
+/// The latest time a timestamp may name, 9999-12-31T23:59:59.999Z, in milliseconds since
+/// the epoch: RFC 3339 has four-digit years, so nothing later can be printed (found by
+/// fuzzing: a `startedAt` number past it made every writer panic).
+pub const MAX_TIMESTAMP_MILLIS: u64 = 253_402_300_799_999;
 
 /// One registered server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -118,6 +122,14 @@ impl Entry {
                 field: "ttlSecs",
                 value: ttl,
             });
+        }
+        for (field, time) in [
+            ("startedAt", Some(self.started_at)),
+            ("heartbeatAt", self.heartbeat_at),
+        ] {
+            if time.is_some_and(|t| millis_since_epoch(t.0) > MAX_TIMESTAMP_MILLIS) {
+                return Err(EntryError::Timestamp { field });
+            }
         }
         let meta_len = serde_json::to_string(&self.meta).map_or(usize::MAX, |s| s.len());
         if meta_len > MAX_META_BYTES {
@@ -269,6 +281,7 @@ impl RawEntry {
             None | Some(Value::Null) => Timestamp(UNIX_EPOCH),
             Some(Value::Number(n)) => n
                 .as_u64()
+                .filter(|ms| *ms <= MAX_TIMESTAMP_MILLIS)
                 .map(Timestamp::from_millis)
                 .ok_or(EntryError::Timestamp { field: "startedAt" })?,
             Some(Value::String(s)) => {
@@ -591,6 +604,28 @@ mod tests {
             p.skipped[0]
                 .to_string()
                 .starts_with("entry 1 (id \"echo-abc\") skipped: port 0")
+        );
+    }
+
+    #[test]
+    fn times_past_year_9999_are_invalid_and_never_reach_a_writer() {
+        let mut e = sample();
+        e["startedAt"] = json!(MAX_TIMESTAMP_MILLIS + 1);
+        assert_eq!(
+            parse_one(e.clone()),
+            Err(EntryError::Timestamp { field: "startedAt" })
+        );
+        e["startedAt"] = json!(MAX_TIMESTAMP_MILLIS);
+        let mut entry = parse_one(e).unwrap();
+        assert_eq!(entry.started_at.to_string(), "9999-12-31T23:59:59.999Z");
+        entry.heartbeat_at = Some(Timestamp(
+            UNIX_EPOCH + Duration::from_millis(MAX_TIMESTAMP_MILLIS + 1),
+        ));
+        assert_eq!(
+            entry.validate(),
+            Err(EntryError::Timestamp {
+                field: "heartbeatAt"
+            })
         );
     }
 
