@@ -9,8 +9,8 @@
 //! (the divergence proper: a dead server still listed), a SIGTERM by the server's own
 //! unregistration, a start by its registration (which includes the process starting up).
 //!
-//! A page is not among the readers here: the browser tests in e2e/ watch the page follow
-//! SIGKILLs and starts, and the SSE subscriber below reads the very stream it reads.
+//! The page observes the same chaos in Chromium in `e2e/chaos.test.js` (a browser test,
+//! run by `npm test`); the SSE subscriber below reads the very stream the page reads.
 
 mod common;
 
