@@ -75,7 +75,8 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 /// Splits `host[:port]` (and `[v6][:port]`) into the host part; `None` when the value is
-/// malformed (text after `]` that is not a port, a port that is not 0–65535 in digits).
+/// malformed (text after `]` that is not a port, a port that is not 0–65535 in digits, a
+/// colon in a host that is not bracketed).
 /// Strict on purpose: browsers send only well-formed values, so anything else is refused
 /// rather than guessed at (found by fuzzing: `[::1]:: x` once passed as `[::1]`).
 fn host_part(authority: &str) -> Option<&str> {
@@ -91,9 +92,11 @@ fn host_part(authority: &str) -> Option<&str> {
             None => (authority, None),
         }
     };
+    // An unbracketed IPv6 address is no authority (`::1:80`, found by fuzzing).
+    let host_ok = host.starts_with('[') || !host.contains(':');
     let port_ok =
         port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
-    port_ok.then_some(host)
+    (host_ok && port_ok).then_some(host)
 }
 
 impl Guard {
@@ -224,6 +227,8 @@ mod tests {
             "localhost:+80",
             "localhost:65536",
             "localhost:",
+            "::1:2999",
+            "::1",
             "127.0.pi/registry HTTP.localhost",
         ] {
             assert!(
