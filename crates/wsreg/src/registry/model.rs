@@ -630,6 +630,18 @@ mod tests {
     }
 
     #[test]
+    fn meta_numbers_survive_a_rewrite_exactly() {
+        // Found by fuzzing: without exact float parsing, a writer rewriting the file
+        // changed the last digits of a long number in another server's meta.
+        let big = "184467440368540000000040000044654407370955000000000000000446544000000775808";
+        let doc = format!(r#"{{"servers":[{{"id":"a","port":1,"pid":1,"meta":{{"x":{big}}}}}]}}"#);
+        let first = parse(doc.as_bytes()).unwrap().entries;
+        let again = parse(to_json(&first).as_bytes()).unwrap().entries;
+        assert_eq!(first, again);
+        assert_eq!(again[0].meta["x"].as_f64(), big.parse::<f64>().ok());
+    }
+
+    #[test]
     fn whole_file_errors() {
         assert_eq!(parse(b"").unwrap(), Parsed::default());
         assert_eq!(parse(b" \n").unwrap(), Parsed::default());
