@@ -2,6 +2,9 @@
 //!
 //! Every variant that concerns a file carries its path, so that the one line the
 //! command line prints (`wsreg: <error>`) always names the file and the problem.
+//!
+//! A message says what failed; its cause is the `source`, never also in the message, so
+//! that walking the chain (`{err:#}` at the edge, [`Chain`] in logs) says each cause once.
 
 use std::io;
 use std::path::PathBuf;
@@ -14,6 +17,13 @@ pub enum Error {
     /// Neither `--registry`, `WSREG_REGISTRY` nor `$HOME` says where the registry is.
     #[error("cannot find the registry: HOME is not set (use --registry or WSREG_REGISTRY)")]
     NoHome,
+
+    /// The user named a registry whose parent directory does not exist: a typo, most
+    /// likely, so nothing is created (the default location is created with its parents).
+    #[error(
+        "cannot create the registry directory {path}: its parent does not exist (create it first, or leave out --registry and WSREG_REGISTRY to use the default)"
+    )]
+    NoParent { path: PathBuf },
 
     /// The registry file or its directory is a symbolic link (it could point anywhere).
     #[error("refusing {path}: it is a symbolic link")]
@@ -47,7 +57,7 @@ pub enum Error {
     Full { path: PathBuf, max: usize },
 
     /// An operating-system call on a registry path failed.
-    #[error("cannot {op} {path}: {source}")]
+    #[error("cannot {op} {path}")]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -69,6 +79,21 @@ impl Error {
     ) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
+    }
+}
+
+/// An error and its causes on one line, `a: b: c`: for logs, where there is no `{:#}`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 

@@ -162,7 +162,11 @@ impl Drop for Registration {
         if self.thread.is_some() {
             self.stop_keeper();
             if let Err(e) = self.store.unregister(&self.entry.id) {
-                tracing::warn!("cannot unregister {}: {e}", self.entry.id);
+                tracing::warn!(
+                    "cannot unregister {}: {}",
+                    self.entry.id,
+                    crate::error::Chain(&e)
+                );
             }
         }
     }
@@ -206,7 +210,11 @@ impl Keeper {
             }
             match self.ensure_present() {
                 Ok(()) => verified = self.stamp(),
-                Err(e) => tracing::warn!("cannot restore {}: {e}", self.entry.id),
+                Err(e) => tracing::warn!(
+                    "cannot restore {}: {}",
+                    self.entry.id,
+                    crate::error::Chain(&e)
+                ),
             }
         }
     }
@@ -250,7 +258,11 @@ impl Keeper {
             Ok(())
         });
         if let Err(e) = result {
-            tracing::warn!("cannot renew the lease of {}: {e}", self.entry.id);
+            tracing::warn!(
+                "cannot renew the lease of {}: {}",
+                self.entry.id,
+                crate::error::Chain(&e)
+            );
         }
     }
 }

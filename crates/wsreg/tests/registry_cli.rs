@@ -345,3 +345,61 @@ fn watch_sees_changes(mode: &str) {
     unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
     assert!(watch.wait().unwrap().success());
 }
+
+#[test]
+fn a_given_registry_whose_parent_is_missing_is_an_error_for_writers_and_a_warning_for_readers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-dir").join("deeper");
+    let registry = missing.join("servers.json");
+    for args in [&["register", "--port", "4000"][..], &["echo"]] {
+        let out = wsreg(&registry, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("its parent does not exist"), "{args:?}: {err}");
+    }
+    assert!(
+        !tmp.path().join("no-such-dir").exists(),
+        "a writer created the chain of directories"
+    );
+    // The same path through the environment variable.
+    let out = Command::new(WSREG)
+        .args(["register", "--port", "4000"])
+        .env("WSREG_REGISTRY", &registry)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("no-such-dir").exists());
+
+    let out = wsreg(&registry, &["list"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such directory"), "{err}");
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+}
+
+#[test]
+fn the_default_registry_is_created_with_its_parents() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(WSREG)
+        .args(["register", "--port", "4000"])
+        .env("HOME", home.path())
+        .env_remove("WSREG_REGISTRY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(home.path().join(".peer-plan").is_dir());
+}
+
+#[test]
+fn register_help_says_the_default_pid_is_the_parent() {
+    let out = Command::new(WSREG)
+        .args(["register", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("PARENT of `wsreg register`"), "{help}");
+}

@@ -82,7 +82,7 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
         .register(&store)
         .map(drop)
         .unwrap_err();
-    let msg = err.to_string();
+    let msg = wsreg::error::Chain(&err).to_string();
     println!("{msg}");
     assert!(msg.contains("No space left on device"), "{msg}");
     assert!(
@@ -122,8 +122,18 @@ fn a_read_only_registry_fails_writes_clearly_and_keeps_serving_reads() {
         .register(&store)
         .map(drop)
         .unwrap_err();
-    assert!(err.to_string().contains("Read-only file system"), "{err}");
+    assert!(
+        wsreg::error::Chain(&err)
+            .to_string()
+            .contains("Read-only file system"),
+        "{err}"
+    );
     assert_eq!(store.live().unwrap()[0].id, live.id(), "readers still read");
     let err = live.unregister().unwrap_err();
-    assert!(err.to_string().contains("Read-only file system"), "{err}");
+    assert!(
+        wsreg::error::Chain(&err)
+            .to_string()
+            .contains("Read-only file system"),
+        "{err}"
+    );
 }

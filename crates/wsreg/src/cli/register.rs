@@ -14,8 +14,10 @@ pub struct Args {
     /// The port the server listens on
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
-    /// The server's process [default: the process that runs `wsreg register`]
-    #[arg(long)]
+    /// The server's process. Default: the PARENT of `wsreg register`, i.e. the shell or
+    /// program that runs it (not the short-lived wsreg process itself): from a script,
+    /// the entry lives as long as the script does
+    #[arg(long, value_name = "PID")]
     pid: Option<u32>,
     /// What the server is: a lowercase word
     #[arg(long, default_value = "ws")]

@@ -49,17 +49,25 @@ impl Snapshot {
 pub struct Store {
     path: PathBuf,
     dir: PathBuf,
+    /// Whether the user named this path. The default location is created with all its
+    /// parents on first use; a path the user gave is not, since a typo there would
+    /// otherwise silently start a registry no reader looks at.
+    given: bool,
 }
 
 impl Store {
-    /// A store at an explicit path (the file, not its directory).
+    /// A store at a path the user gave (the file, not its directory).
     pub fn new(path: impl Into<PathBuf>) -> Store {
         let path = path.into();
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
-        Store { path, dir }
+        Store {
+            path,
+            dir,
+            given: true,
+        }
     }
 
     /// The store chosen by `--registry`, else `WSREG_REGISTRY`, else the default path.
@@ -73,9 +81,10 @@ impl Store {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .ok_or(Error::NoHome)?;
-        Ok(Store::new(
-            Path::new(&home).join(".peer-plan").join("servers.json"),
-        ))
+        Ok(Store {
+            given: false,
+            ..Store::new(Path::new(&home).join(".peer-plan").join("servers.json"))
+        })
     }
 
     /// The registry file.
@@ -105,6 +114,12 @@ impl Store {
     /// is reported in [`Snapshot::corrupt`] (with a warning), not as an error.
     pub fn read(&self) -> Result<Snapshot> {
         if !self.check_dir(false)? {
+            if self.given {
+                tracing::warn!(
+                    "{}: no such directory, so no server is registered there",
+                    self.dir.display()
+                );
+            }
             return Ok(Snapshot::default());
         }
         let snapshot = self.read_file(false)?;
@@ -224,10 +239,13 @@ impl Store {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound && writer => {
                 fs::DirBuilder::new()
-                    .recursive(true)
+                    .recursive(!self.given)
                     .mode(0o700)
                     .create(dir)
-                    .map_err(Error::io("create directory", dir))?;
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound => Error::NoParent { path: dir.clone() },
+                        _ => Error::io("create directory", dir)(e),
+                    })?;
                 fs::symlink_metadata(dir).map_err(Error::io("inspect", dir))?
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),

@@ -199,7 +199,7 @@ impl LiveWatch {
                         Wake::Changed => match store.read() {
                             Ok(s) => snapshot = s,
                             Err(e) => {
-                                tracing::warn!("{e}");
+                                tracing::warn!("{}", crate::error::Chain(&e));
                                 snapshot = Snapshot::default();
                             }
                         },

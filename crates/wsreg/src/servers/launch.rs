@@ -72,17 +72,17 @@ pub enum LaunchError {
         "{addr} is already in use by another program (choose another --port, or --port 0 for a free one)"
     )]
     PortInUse { addr: String },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]
         source: io::Error,
     },
-    #[error("cannot register the server: {0}")]
+    #[error("cannot register the server")]
     Register(#[source] crate::Error),
-    #[error("token auth: {0}")]
+    #[error("token auth")]
     Auth(#[source] AuthError),
-    #[error("the server failed: {0}")]
+    #[error("the server failed")]
     Serve(#[source] io::Error),
 }
 
@@ -254,7 +254,7 @@ impl Bound {
         if let Some(registration) = self.registration {
             let unregistered = tokio::task::spawn_blocking(move || registration.unregister()).await;
             if let Ok(Err(e)) = unregistered {
-                tracing::warn!("cannot unregister: {e}");
+                tracing::warn!("cannot unregister: {}", crate::error::Chain(&e));
             }
         }
         match result {

@@ -86,12 +86,12 @@ async fn connection(
     let room = match joined {
         Ok(Ok(room)) => room,
         Ok(Err(e)) => {
-            tracing::error!("room {name:?}: cannot load it: {e}");
+            tracing::error!("room {name:?}: cannot load it: {}", crate::error::Chain(&e));
             let error = ProtocolError::Storage(format!("cannot load the document: {e}"));
             return socket::close_refused(socket, error.close_code(), error.close_reason()).await;
         }
         Err(e) => {
-            tracing::error!("room {name:?}: loading failed: {e}");
+            tracing::error!("room {name:?}: loading failed: {}", crate::error::Chain(&e));
             return;
         }
     };
@@ -158,7 +158,7 @@ async fn serve(
                         }
                         Ok(Err(error)) => return refused(&error),
                         Err(e) => {
-                            tracing::error!("room {:?}: handling a message failed: {e}", room.name());
+                            tracing::error!("room {:?}: handling a message failed: {}", room.name(), crate::error::Chain(&e));
                             return End::Refused(close_code::INTERNAL, "internal error".into());
                         }
                     }

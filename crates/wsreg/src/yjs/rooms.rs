@@ -74,7 +74,11 @@ impl Rooms {
         if open.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
             open.remove(room.name());
             if let Err(e) = room.compact() {
-                tracing::warn!("room {:?}: cannot compact its log: {e}", room.name());
+                tracing::warn!(
+                    "room {:?}: cannot compact its log: {}",
+                    room.name(),
+                    crate::error::Chain(&e)
+                );
             }
         }
     }
