@@ -51,7 +51,7 @@ done
 summary=()
 for target in "${targets[@]}"; do
   case "$target" in
-    registry_parse) seeds=(../testdata/vectors/*/) dict=dict/registry_parse.dict ;;
+    registry_parse) seeds=(../testdata/vectors/*/ ../testdata/vectors/*/servers/) dict=dict/registry_parse.dict ;;
     guard_headers | http_request) seeds=(seeds/http) dict=dict/http.dict ;;
     *) seeds=("seeds/$target") dict= ;;
   esac

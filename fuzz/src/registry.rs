@@ -1,14 +1,17 @@
-//! The registry parser and validator (`wsreg::registry::model::parse`) on arbitrary bytes.
+//! The registry parsers and validator on arbitrary bytes: the legacy file
+//! (`wsreg::registry::model::parse`) and an entry file of version 2
+//! (`model::parse_entry_file`).
 //!
-//! Beyond not panicking: whatever it accepts obeys the format's rules, and the canonical
-//! document it would write back reads again as exactly the same entries (so a writer can
-//! never turn a readable file into one that loses or changes an entry).
+//! Beyond not panicking: whatever they accept obeys the format's rules, and the canonical
+//! form a writer would write back reads again as exactly the same entries (so a keeper
+//! rewriting its file can never lose or change a field).
 
 use std::collections::HashSet;
 
 use wsreg::registry::model::{self, MAX_ENTRIES, MAX_FILE_BYTES};
 
 pub fn check(data: &[u8]) {
+    check_entry_file(data);
     let parsed = match model::parse(data) {
         Ok(parsed) => parsed,
         Err(_) => return,
@@ -26,6 +29,23 @@ pub fn check(data: &[u8]) {
     assert_eq!(reread.entries, parsed.entries, "round trip changed entries");
     assert_eq!(
         model::to_json(&reread.entries),
+        written,
+        "canonical form is stable"
+    );
+}
+
+fn check_entry_file(data: &[u8]) {
+    let Ok(entry) = model::parse_entry_file(data, "fuzz.json") else {
+        return;
+    };
+    entry.validate().expect("an accepted entry is valid");
+    assert_eq!(entry.id, "fuzz");
+    let written = model::entry_file_json(&entry);
+    let reread = model::parse_entry_file(written.as_bytes(), "fuzz.json")
+        .expect("the canonical form parses");
+    assert_eq!(reread, entry, "round trip changed the entry");
+    assert_eq!(
+        model::entry_file_json(&reread),
         written,
         "canonical form is stable"
     );

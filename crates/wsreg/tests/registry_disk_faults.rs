@@ -1,5 +1,6 @@
 //! Disk faults on a real file system: a registry on a tiny tmpfs that fills up, and one
-//! that turns read-only. Writes fail with a clear error and the existing file is intact.
+//! that turns read-only. Writes fail with a clear error and the existing entries are
+//! intact.
 //! Mounting needs root (CI runs as root); elsewhere these tests fail loudly under CI=true.
 
 use std::path::{Path, PathBuf};
@@ -66,9 +67,9 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
     let Some(fs) = TinyFs::mount("64k") else {
         return;
     };
-    let store = Store::new(fs.dir.join("servers.json"));
+    let store = Store::new(fs.dir.join("servers"));
     let first = Server::new("echo", 4000).register(&store).unwrap();
-    let before = std::fs::read(store.path()).unwrap();
+    let before = std::fs::read(store.entry_path(first.id())).unwrap();
     // Fill the file system to the last byte.
     let filler = fs.dir.join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
@@ -90,12 +91,12 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
         "the error names the place: {msg}"
     );
     assert_eq!(
-        std::fs::read(store.path()).unwrap(),
+        std::fs::read(store.entry_path(first.id())).unwrap(),
         before,
-        "the registry is intact"
+        "the other entry is intact"
     );
     assert_eq!(store.live().unwrap()[0].id, first.id());
-    let leftovers: Vec<_> = std::fs::read_dir(&fs.dir)
+    let leftovers: Vec<_> = std::fs::read_dir(store.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp"))
@@ -115,7 +116,7 @@ fn a_read_only_registry_fails_writes_clearly_and_keeps_serving_reads() {
     let Some(fs) = TinyFs::mount("1m") else {
         return;
     };
-    let store = Store::new(fs.dir.join("servers.json"));
+    let store = Store::new(fs.dir.join("servers"));
     let live = Server::new("echo", 4000).register(&store).unwrap();
     fs.remount_read_only();
     let err = Server::new("echo", 4001)

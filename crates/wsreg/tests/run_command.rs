@@ -110,7 +110,7 @@ async fn echo_roundtrip(url: &str) {
 #[tokio::test]
 async fn a_node_server_is_listed_reachable_and_unlisted_when_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry/servers.json");
+    let registry = dir.path().join("servers.json");
     let server = node_server();
     let mut run = start_run(
         &registry,
@@ -156,7 +156,7 @@ async fn a_node_server_is_listed_reachable_and_unlisted_when_stopped() {
 #[test]
 fn the_exit_status_is_passed_through() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry/servers.json");
+    let registry = dir.path().join("servers.json");
     let server = node_server();
     let mut run = start_run(
         &registry,
@@ -172,7 +172,7 @@ fn the_exit_status_is_passed_through() {
 #[test]
 fn death_by_signal_exits_128_plus_the_signal() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry/servers.json");
+    let registry = dir.path().join("servers.json");
     let server = node_server();
     let mut run = start_run(&registry, &["--", "node", server.to_str().unwrap()], &[]);
     let servers = wait_for_list(&registry, "the node server", |s| s.len() == 1);
@@ -185,7 +185,7 @@ fn death_by_signal_exits_128_plus_the_signal() {
 #[test]
 fn a_command_that_exits_before_listening_is_reported_with_its_status() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry/servers.json");
+    let registry = dir.path().join("servers.json");
     let out = Command::new(WSREG)
         .arg("--registry")
         .arg(&registry)
@@ -204,7 +204,7 @@ fn a_command_that_exits_before_listening_is_reported_with_its_status() {
 #[test]
 fn the_port_goes_in_the_named_variable_and_a_silent_command_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry/servers.json");
+    let registry = dir.path().join("servers.json");
     let out = Command::new(WSREG)
         .arg("--registry")
         .arg(&registry)

@@ -99,18 +99,15 @@ pub fn run(env: &Env) -> Result<Outcome> {
     })
 }
 
-/// Writes `n` live entries in one update.
+/// Writes `n` live entries, one file each.
 fn fill(registry: &Path, n: usize) -> Result<()> {
     let store = wsreg::Store::new(registry);
     let pid = std::process::id();
-    store.update(|entries| {
-        for i in 0..n {
-            let server = wsreg::Server::for_pid("bench", 30_000 + i as u16, pid)
-                .name(format!("bench server {i}"));
-            entries.push(server.entry().clone());
-        }
-        Ok(())
-    })?;
+    for i in 0..n {
+        wsreg::Server::for_pid("bench", 30_000 + i as u16, pid)
+            .name(format!("bench server {i}"))
+            .register_once(&store)?;
+    }
     Ok(())
 }
 

@@ -29,7 +29,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     server::runtime()?.block_on(async {
         let signal = terminate_signal().context("cannot install signal handlers")?;
         let endpoint = Endpoint::new(store.clone())
-            .with_context(|| format!("cannot watch {}", store.path().display()))?;
+            .with_context(|| format!("cannot watch {}", store.dir().display()))?;
         // The page's port is the one that can be taken: bind it before registering anything.
         let page = listen.clone().launch(port, None).bind(store).await?;
         let mut echoes = Vec::with_capacity(ECHO_SERVERS);

@@ -23,9 +23,6 @@ pub struct Args {
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let snapshot = store.read()?;
-    for skipped in &snapshot.skipped {
-        tracing::warn!("{}: {skipped}", store.path().display());
-    }
     let filter = Filter::from(args.filter);
     let judge = Judge::system();
     let rows: Vec<(&Entry, Option<String>)> = filter

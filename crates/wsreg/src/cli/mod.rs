@@ -23,7 +23,9 @@ use wsreg::{Filter, Store};
 #[derive(Debug, Parser)]
 #[command(name = "wsreg", version, propagate_version = true)]
 pub struct Cli {
-    /// The registry file [default: $WSREG_REGISTRY, else ~/.peer-plan/servers.json]
+    /// The registry directory [default: $WSREG_REGISTRY, else ~/.peer-plan/servers/]; a
+    /// path ending in .json names a version 1 file, whose directory is that path without
+    /// .json (docs/registry-format.md)
     #[arg(long, global = true, value_name = "PATH")]
     registry: Option<PathBuf>,
 

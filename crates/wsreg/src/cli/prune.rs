@@ -1,4 +1,5 @@
-//! `wsreg prune`: drop dead entries from the file (readers never show them anyway).
+//! `wsreg prune`: removes the files of dead entries (readers never show them anyway),
+//! and invalid files and leftover temp files over a minute old.
 
 use std::process::ExitCode;
 
@@ -6,27 +7,30 @@ use wsreg::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the removed entries as JSON: [{"id":…,"reason":…}]
+    /// Print the removed files as JSON: [{"file":…,"id":…,"reason":…}]
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    let dead = store.prune()?;
+    let pruned = store.prune()?;
     if args.json {
-        let removed: Vec<_> = dead
+        let removed: Vec<_> = pruned
             .iter()
-            .map(|(e, why)| serde_json::json!({ "id": e.id, "reason": why.to_string() }))
+            .map(|p| serde_json::json!({ "file": p.path, "id": p.id, "reason": p.reason }))
             .collect();
         println!("{}", serde_json::Value::Array(removed));
     } else {
-        for (e, why) in &dead {
-            println!("removed {} ({why})", e.id);
+        for p in &pruned {
+            match &p.id {
+                Some(id) => println!("removed {id} ({})", p.reason),
+                None => println!("removed {} ({})", p.path.display(), p.reason),
+            }
         }
         println!(
-            "{} dead entr{} removed",
-            dead.len(),
-            if dead.len() == 1 { "y" } else { "ies" }
+            "{} file{} removed",
+            pruned.len(),
+            if pruned.len() == 1 { "" } else { "s" }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -78,7 +78,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     }
     let entry = server
         .register_once(store)
-        .with_context(|| format!("cannot register in {}", store.path().display()))?;
+        .with_context(|| format!("cannot register in {}", store.dir().display()))?;
     match args.json {
         true => println!("{}", serde_json::to_string(&entry)?),
         false => println!("{}", entry.id),

@@ -26,7 +26,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
         Some(dir) => bail!("--static {}: not a directory", dir.display()),
     };
     let endpoint = Endpoint::new(store.clone())
-        .with_context(|| format!("cannot watch {}", store.path().display()))?;
+        .with_context(|| format!("cannot watch {}", store.dir().display()))?;
     let app = http::router(endpoint, &site);
     let EndpointArgs { port, listen, open } = args.endpoint;
     server::run(store, "serve", listen.launch(port, None), app, |bound| {

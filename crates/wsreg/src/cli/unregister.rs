@@ -13,7 +13,7 @@ pub struct Args {
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     if !store.unregister(&args.id)? {
-        bail!("{}: no entry with id {:?}", store.path().display(), args.id);
+        bail!("{}: no entry with id {:?}", store.dir().display(), args.id);
     }
     Ok(ExitCode::SUCCESS)
 }

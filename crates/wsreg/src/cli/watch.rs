@@ -28,7 +28,10 @@ pub fn run(store: Store, args: Args) -> anyhow::Result<ExitCode> {
         let mut shown: Vec<Entry> = Vec::new();
         let mut first = true;
         loop {
-            let list: Vec<Entry> = filter.apply(&rx.borrow_and_update()).cloned().collect();
+            let list: Vec<Entry> = filter
+                .apply(&rx.borrow_and_update().live)
+                .cloned()
+                .collect();
             if args.json {
                 if first || list != shown {
                     println!("{}", model::to_json(&list));

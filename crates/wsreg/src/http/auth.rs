@@ -82,7 +82,7 @@ impl Token {
     /// The token of the registry `store` lives in: read from its `auth-token`, or made.
     pub fn load_or_create(store: &Store) -> Result<Token, AuthError> {
         store.prepare_dir()?;
-        let path = store.dir().join(TOKEN_FILE);
+        let path = store.base_dir().join(TOKEN_FILE);
         match read(&path)? {
             Some(token) => Ok(token),
             None => create(&path),
@@ -323,9 +323,10 @@ mod tests {
     #[test]
     fn one_token_per_user_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("reg")).unwrap();
         let store = Store::new(dir.path().join("reg").join("servers.json"));
         let first = Token::load_or_create(&store).unwrap();
-        let path = store.dir().join(TOKEN_FILE);
+        let path = store.base_dir().join(TOKEN_FILE);
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
         assert_eq!(first.as_str().len(), 64);
         let again = Token::load_or_create(&store).unwrap();

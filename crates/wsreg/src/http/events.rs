@@ -3,24 +3,28 @@
 //! The stream sends `retry: 1000` (EventSource reconnects after a second, not the
 //! default three), then an event `servers` holding the canonical document at once and
 //! after every change of the *filtered* list — a change elsewhere in the registry sends
-//! nothing — and a keep-alive comment every 15 s so proxies and idle timers keep it open.
-//! Changes come from the process's one [`LiveWatch`](crate::LiveWatch) (a directory
-//! watch: milliseconds, not polling). Entries are judged alive again as each event is
-//! built, so a server that died since the watch last looked is not sent. The stream ends
-//! when the server shuts down.
+//! nothing — and a keep-alive comment after 15 s of silence, so proxies and idle timers
+//! keep it open. The stream ends when the server shuts down.
+//!
+//! Changes come from the process's one [`LiveWatch`](crate::LiveWatch), whose answer is
+//! built once per change. An unfiltered stream sends that answer's ready-made frame —
+//! the same bytes, shared (`Bytes`), to every subscriber — so one change to 1,000
+//! subscribers costs one serialisation, not 1,000. The stream is written by hand rather
+//! than through axum's `Sse`, whose events copy their data per subscriber.
 
-use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::{Stream, StreamExt, stream};
-use tokio_stream::wrappers::WatchStream;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
 
 use super::Endpoint;
 use super::error::ApiError;
-use crate::registry::{Entry, Filter, Judge, model};
+use crate::registry::{Answer, Entry, Filter, model};
 use crate::servers::Shutdown;
 
 /// How long an idle stream waits before a keep-alive comment.
@@ -28,35 +32,95 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The reconnection delay the stream asks EventSource for.
 pub const RETRY: Duration = Duration::from_secs(1);
 
+/// An SSE `servers` event holding `json`.
+fn servers_frame(json: &str) -> String {
+    let mut frame = String::with_capacity(json.len() + 32);
+    frame.push_str("event: servers\ndata: ");
+    frame.push_str(json);
+    frame.push_str("\n\n");
+    frame
+}
+
+/// One subscriber's stream.
+struct Subscriber {
+    answers: tokio::sync::watch::Receiver<Arc<Answer>>,
+    filter: Filter,
+    /// The filtered list last sent (unused for an unfiltered stream).
+    sent: Option<Vec<Entry>>,
+    first: bool,
+    shutdown: Shutdown,
+}
+
+impl Subscriber {
+    /// The next frame to send, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Bytes> {
+        if std::mem::take(&mut self.first) {
+            return Some(Bytes::from(format!("retry: {}\n\n", RETRY.as_millis())));
+        }
+        if self.sent.is_none() {
+            // The current answer first: it is unseen on connect.
+            let answer = self.answers.borrow_and_update().clone();
+            if let Some(frame) = self.frame(&answer) {
+                return Some(frame);
+            }
+        }
+        loop {
+            tokio::select! {
+                changed = self.answers.changed() => {
+                    changed.ok()?;
+                    let answer = self.answers.borrow_and_update().clone();
+                    if let Some(frame) = self.frame(&answer) {
+                        return Some(frame);
+                    }
+                }
+                () = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                () = self.shutdown.requested() => return None,
+            }
+        }
+    }
+
+    /// The frame for this answer, or `None` when this subscriber's list did not change.
+    fn frame(&mut self, answer: &Answer) -> Option<Bytes> {
+        if self.filter == Filter::default() {
+            self.sent = Some(Vec::new());
+            return Some(Bytes::from_owner(super::ArcStr(
+                answer.framed(servers_frame),
+            )));
+        }
+        let list: Vec<Entry> = self.filter.apply(&answer.live).cloned().collect();
+        if self.sent.as_ref() == Some(&list) {
+            return None;
+        }
+        let frame = servers_frame(&model::to_json(&list)).into();
+        self.sent = Some(list);
+        Some(frame)
+    }
+}
+
 /// The handler.
 pub async fn events(
     State(endpoint): State<Endpoint>,
     shutdown: Shutdown,
-    query: Result<Query<Filter>, QueryRejection>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    query: Result<Query<crate::registry::Filter>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let filter = super::filter(query)?;
-    let mut sent: Option<Vec<Entry>> = None;
-    let lists = WatchStream::new(endpoint.watch.subscribe()).filter_map(move |live| {
-        let judge = Judge::system();
-        let list: Vec<Entry> = filter
-            .apply(&live)
-            .filter(|e| judge.is_live(e))
-            .cloned()
-            .collect();
-        let event = match sent.as_ref() == Some(&list) {
-            true => None,
-            false => {
-                let event = Event::default()
-                    .event("servers")
-                    .data(model::to_json(&list));
-                sent = Some(list);
-                Some(Ok(event))
-            }
-        };
-        std::future::ready(event)
+    let subscriber = Subscriber {
+        answers: endpoint.watch.subscribe(),
+        filter,
+        sent: None,
+        first: true,
+        shutdown,
+    };
+    let body = stream::unfold(subscriber, |mut s| async move {
+        let frame = s.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(frame), s))
     });
-    let stream = stream::once(std::future::ready(Ok(Event::default().retry(RETRY))))
-        .chain(lists)
-        .take_until(async move { shutdown.requested().await });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }

@@ -22,22 +22,37 @@ pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;
 
-use crate::registry::{AnswerCache, Filter, LiveWatch, Store};
+use crate::registry::{Filter, LiveWatch, Store};
 
-/// What the API handlers share: the registry, the process's one watch of it, and the
-/// last `GET` answer while it is exact.
+/// What the API handlers share: the process's one watch of the registry, whose answer
+/// (the live list and its JSON, built once per change) every request reuses.
 #[derive(Clone)]
 pub struct Endpoint {
-    answers: Arc<AnswerCache>,
     watch: Arc<LiveWatch>,
 }
 
 impl Endpoint {
     /// Starts watching `store`; the watch stops when the last clone is dropped.
     pub fn new(store: Store) -> crate::Result<Endpoint> {
-        let watch = Arc::new(LiveWatch::spawn(store.clone())?);
-        let answers = Arc::new(AnswerCache::new(store));
-        Ok(Endpoint { answers, watch })
+        raise_fd_limit();
+        let watch = Arc::new(LiveWatch::spawn(store)?);
+        Ok(Endpoint { watch })
+    }
+}
+
+/// The watch holds a pidfd per live local server, and every client holds a socket: the
+/// soft limit of descriptors (often 1,024) is raised to the hard one, as Go's runtime does.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!("cannot raise the descriptor limit: {e}");
+        }
     }
 }
 
@@ -55,6 +70,15 @@ pub fn router(endpoint: Endpoint, site: &Site) -> Router {
     // registered before it; the fuzzer found a bare 405 from a page route).
     site.route(api)
         .method_not_allowed_fallback(error::method_not_allowed)
+}
+
+/// Shares an answer's text with a response body without copying it.
+struct ArcStr(Arc<str>);
+
+impl AsRef<[u8]> for ArcStr {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// The `?project=&kind=` selection; an empty value selects everything, as no value does.

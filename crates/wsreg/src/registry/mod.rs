@@ -1,17 +1,18 @@
-//! The registry: the file format ([`model`]), the file on disk ([`store`]), which entries
-//! are alive ([`liveness`]), the selection a reader asks for ([`filter`]) and how changes
-//! are noticed ([`watch`]); [`answer_cache`] keeps a judged read for as long as it is exact.
+//! The registry: the formats ([`model`]), the directory of entry files on disk
+//! ([`store`]), which entries are alive ([`liveness`], and [`exits`] for learning of an
+//! exit at once), the selection a reader asks for ([`filter`]) and the live list kept
+//! current by push ([`watch`], over [`inotify`]).
 
-pub mod answer_cache;
+pub mod exits;
 pub mod filter;
+pub mod inotify;
 pub mod liveness;
 pub mod model;
 pub mod store;
 pub mod watch;
 
-pub use answer_cache::{Answer, AnswerCache};
 pub use filter::Filter;
 pub use liveness::{DeadReason, Judge, ProcessState, ProcessTable, SystemProcesses};
 pub use model::{Entry, EntryError, FormatError, Timestamp};
-pub use store::{Snapshot, Store};
-pub use watch::{LiveList, LiveWatch};
+pub use store::{FileId, FileRead, Pruned, SkipReason, Skipped, Snapshot, Store};
+pub use watch::{Answer, LiveWatch};

@@ -1,10 +1,12 @@
-//! The registry document, version 1: parsing, validation with limits, and the canonical
-//! form every reader prints (see `docs/registry-format.md`).
+//! The registry's formats: an entry file of version 2 (one server, `<id>.json`), the
+//! legacy single file (version 1 and the prototype's), their validation with limits, and
+//! the canonical document every reader prints (see `docs/registry-format.md`).
 //!
 //! Parsing goes through `serde_json::Value` first, and each entry is then validated on
-//! its own: one bad entry is skipped with a warning instead of taking the rest of the file
-//! down, and the prototype's unversioned format, version 1 and a newer version can be
-//! told apart before anything is interpreted.
+//! its own: one bad entry is skipped with a warning instead of taking the rest down, and
+//! versions can be told apart before anything is interpreted. Both formats share one
+//! entry reader ([`RawEntry`]), so an entry means the same in a file of its own and in
+//! the legacy file.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -13,8 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-/// The largest registry file a reader reads; a larger one counts as corrupt.
+/// The largest legacy registry file a reader reads; a larger one counts as corrupt.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest entry file (version 2) a reader reads; a larger one is skipped unread.
+pub const MAX_ENTRY_FILE_BYTES: u64 = 64 * 1024;
+/// The format version of an entry file.
+pub const ENTRY_FILE_VERSION: u64 = 2;
 /// The most entries a registry holds.
 pub const MAX_ENTRIES: usize = 65_536;
 /// The longest `id`, in bytes.
@@ -75,9 +81,12 @@ impl Entry {
         if id.is_empty() || id.len() > MAX_ID_BYTES {
             return Err(EntryError::IdLength(id.len()));
         }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        // Not starting with a dot: the entry file `.x.json` would be a hidden file, the
+        // name writers give their temp files.
+        if id.starts_with('.')
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
         {
             return Err(EntryError::IdChars);
         }
@@ -155,7 +164,7 @@ impl Entry {
 pub enum EntryError {
     #[error("id must be 1 to {MAX_ID_BYTES} bytes (got {0})")]
     IdLength(usize),
-    #[error("id may hold only A-Z a-z 0-9 - _ . ~")]
+    #[error("id may hold only A-Z a-z 0-9 - _ . ~, and may not start with .")]
     IdChars,
     #[error("kind must be a lowercase word of at most {MAX_KIND_BYTES} bytes ([a-z][a-z0-9-]*)")]
     Kind,
@@ -175,6 +184,14 @@ pub enum EntryError {
     Shape(String),
     #[error("duplicate id")]
     DuplicateId,
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the file holds {0}, not an object")]
+    NotObject(&'static str),
+    #[error("format version {0} is not supported (entry files are version 2)")]
+    Version(String),
+    #[error("the entry's id {id:?} does not match its file name {file:?}")]
+    IdNotFileName { id: String, file: String },
 }
 
 /// A point in time, written as RFC 3339 UTC with milliseconds.
@@ -421,6 +438,53 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FormatError> {
     Ok(parsed)
 }
 
+/// Parses an entry file (version 2) named `file_name` (`<id>.json`): the entry, or why
+/// the file is skipped. The caller has checked the size ([`MAX_ENTRY_FILE_BYTES`]).
+pub fn parse_entry_file(bytes: &[u8], file_name: &str) -> Result<Entry, EntryError> {
+    let doc: Value =
+        serde_json::from_slice(bytes).map_err(|e| EntryError::NotJson(e.to_string()))?;
+    if !doc.is_object() {
+        return Err(EntryError::NotObject(json_type(&doc)));
+    }
+    match doc.get("version") {
+        Some(v) if v.as_u64() == Some(ENTRY_FILE_VERSION) => {}
+        Some(v) => return Err(EntryError::Version(v.to_string())),
+        None => return Err(EntryError::Version("(none)".into())),
+    }
+    let entry = serde_json::from_value::<RawEntry>(doc)
+        .map_err(|e| EntryError::Shape(e.to_string()))
+        .and_then(RawEntry::into_entry)?;
+    if file_name.strip_suffix(".json") != Some(entry.id.as_str()) {
+        return Err(EntryError::IdNotFileName {
+            id: entry.id,
+            file: file_name.to_owned(),
+        });
+    }
+    Ok(entry)
+}
+
+/// An entry file's content: `{"version":2, …the entry's fields…}` and a newline.
+pub fn entry_file_json(entry: &Entry) -> String {
+    #[derive(Serialize)]
+    struct EntryFile<'a> {
+        version: u64,
+        #[serde(flatten)]
+        entry: &'a Entry,
+    }
+    let mut json = serde_json::to_string(&EntryFile {
+        version: ENTRY_FILE_VERSION,
+        entry,
+    })
+    .expect("entries always serialise");
+    json.push('\n');
+    json
+}
+
+/// The order every reader lists entries in: registration order (`startedAt`), then id.
+pub fn order_key(entry: &Entry) -> (Timestamp, &str) {
+    (entry.started_at, &entry.id)
+}
+
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -437,6 +501,25 @@ fn json_type(v: &Value) -> &'static str {
 struct Document<'a, I: Serialize> {
     version: u32,
     servers: &'a I,
+}
+
+/// One entry as it stands in the canonical document's `servers` array.
+pub fn entry_json(entry: &Entry) -> String {
+    serde_json::to_string(entry).expect("entries always serialise")
+}
+
+/// The canonical document from entries already serialised by [`entry_json`]: joining
+/// them costs a copy, not a serialisation, so a change to one entry of 10,000 costs one.
+pub fn document_from_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut json = String::from(r#"{"version":1,"servers":["#);
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(part);
+    }
+    json.push_str("]}");
+    json
 }
 
 /// Serialises entries as the canonical document `{"version":1,"servers":[…]}`.

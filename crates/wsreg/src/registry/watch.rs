@@ -1,249 +1,602 @@
-//! Noticing changes: a watch of the registry *directory* (the file is replaced by
-//! `rename`, so a watch on the file itself would die with the first write), and on top of
-//! it a stream of live lists for servers and the command line.
+//! The live list, kept current by push: [`LiveWatch`] runs one thread that sleeps in one
+//! `epoll_wait` on everything that can change the list — an inotify watch of the registry
+//! directory, one of its parent (for the directory itself and the legacy file), a pidfd
+//! per live local process ([`super::exits`]), a stop eventfd — and the next lease expiry.
+//! While nothing changes, nothing runs.
 //!
-//! The watch runs on a plain thread fed by `notify`, not on a tokio task: the keeper of a
-//! [`crate::Registration`] must work in programs without a runtime, and a thread that
-//! blocks on a channel costs nothing while nothing happens. Liveness changes that touch no
-//! file (a SIGKILLed server) are caught by re-judging the cached entries on a short tick;
-//! that reads `/proc`, never the registry.
+//! - **One change, one file.** An event names a file; only that file is read again, so a
+//!   change costs the same with 1 or 10,000 entries. Each entry's JSON is kept, so the
+//!   document is rebuilt by joining strings, not by serialising every entry.
+//! - **One answer per change.** The live list and its JSON are built once per change and
+//!   shared (`Arc`) by every `GET /api/registry`, every SSE subscriber and `wsreg watch`.
+//! - **Exact reads.** [`LiveWatch::exact`] hands out the answer only while nothing is
+//!   pending — no event queued on the epoll set and no round in progress — else it waits
+//!   for the round to finish. A writer's `rename` queues its event before it returns, and
+//!   a pidfd is readable the moment its process exits, so an answer never lists a server
+//!   that exited, or misses one registered, before the request came.
+//! - **Fallbacks that cost only where needed.** Without inotify (the per-user instance
+//!   limit, or `WSREG_WATCH=poll`) the directory is compared by file identity every
+//!   250 ms; a local entry whose exit cannot be watched is judged again every 500 ms; a
+//!   missing parent directory is looked for every second. None runs otherwise.
 
-use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, epoll, eventfd, poll};
 
+use super::exits::{Intake, intake};
+use super::inotify::{Inotify, ReadFlags, WatchFlags};
 use super::liveness::Judge;
-use super::model::Entry;
-use super::store::{Snapshot, Store};
+use super::model::{self, Entry};
+use super::store::{
+    FileId, FileRead, Skipped, Store, entry_file_name, names_in_base, warn_skipped,
+};
+use crate::error::{Error, Result};
 
-/// How long a burst of file events is gathered before the registry is read again.
-pub const DEBOUNCE: Duration = Duration::from_millis(5);
-/// How often cached entries are re-judged for liveness.
-pub const LIVENESS_TICK: Duration = Duration::from_millis(500);
-
-/// Set to `poll` to use the polling fallback even where the OS can watch directories
-/// (the fallback is otherwise used only when the OS watch cannot be created).
+/// Set to `poll` to compare the directory on a timer even where inotify works (the
+/// fallback is otherwise used only when no inotify instance can be had).
 pub const WATCH_ENV_VAR: &str = "WSREG_WATCH";
+/// How often the directory is compared when it cannot be watched.
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How often entries whose exit cannot be watched are judged again.
+pub const UNWATCHED_TICK: Duration = Duration::from_millis(500);
+/// How often a missing parent directory is looked for.
+const MISSING_BASE_TICK: Duration = Duration::from_secs(1);
+/// How long [`LiveWatch::exact`] waits for a round in progress, at most.
+const EXACT_WAIT: Duration = Duration::from_secs(1);
 
-/// What woke a [`DirWatch::wait`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
-    /// The registry file (or its directory) changed.
-    Changed,
-    /// Nothing happened before the timeout.
-    Timeout,
-    /// The owner asked the thread to stop.
-    Stop,
+const STOP: u64 = 0;
+const INOTIFY: u64 = 1;
+/// epoll data of a pidfd: this bit plus the PID.
+const PIDFD: u64 = 1 << 32;
+
+/// Events a reader reacts to in the directory. No opens or reads: see `inotify`.
+fn dir_events() -> WatchFlags {
+    WatchFlags::CREATE
+        | WatchFlags::CLOSE_WRITE
+        | WatchFlags::MOVED_TO
+        | WatchFlags::MOVED_FROM
+        | WatchFlags::DELETE
+        | WatchFlags::ATTRIB
+        | WatchFlags::DELETE_SELF
+        | WatchFlags::MOVE_SELF
+        | WatchFlags::ONLYDIR
 }
 
-enum Signal {
-    Changed,
-    Stop,
+/// Events in the parent: the directory and the legacy file appearing, changing, going.
+fn base_events() -> WatchFlags {
+    WatchFlags::CREATE
+        | WatchFlags::CLOSE_WRITE
+        | WatchFlags::MOVED_TO
+        | WatchFlags::MOVED_FROM
+        | WatchFlags::DELETE
+        | WatchFlags::ATTRIB
+        | WatchFlags::ONLYDIR
 }
 
-/// A watch on the registry directory, filtered to events about the registry file.
-/// It re-arms itself when the directory is deleted and created again.
-pub(crate) struct DirWatch {
-    dir: PathBuf,
-    file_name: OsString,
-    tx: Sender<Signal>,
-    rx: Receiver<Signal>,
-    watcher: Option<Box<dyn Watcher + Send>>,
-    dir_inode: Option<u64>,
+/// The live list at one moment, and its canonical JSON, built once.
+#[derive(Debug)]
+pub struct Answer {
+    /// The live entries, in registration order.
+    pub live: Vec<Entry>,
+    /// `{"version":1,"servers":[…]}` for `live`.
+    pub json: Arc<str>,
+    /// A form of `json` that a transport builds once for all (the SSE event).
+    framed: std::sync::OnceLock<Arc<str>>,
+    /// When the first lease among `live` runs out.
+    expires: Option<SystemTime>,
 }
 
-/// Stops the thread that owns a [`DirWatch`]; cloneable, usable from any thread.
-#[derive(Clone)]
-pub(crate) struct Stopper(Sender<Signal>);
-
-impl Stopper {
-    pub(crate) fn stop(&self) {
-        let _ = self.0.send(Signal::Stop);
+impl Answer {
+    /// `json` framed by `frame`, built by the first caller and shared with the others:
+    /// one change to 1,000 subscribers costs one framing.
+    pub fn framed(&self, frame: impl FnOnce(&str) -> String) -> Arc<str> {
+        self.framed.get_or_init(|| frame(&self.json).into()).clone()
     }
 }
 
-impl DirWatch {
-    pub(crate) fn new(store: &Store) -> DirWatch {
-        let (tx, rx) = mpsc::channel();
-        let mut watch = DirWatch {
-            dir: store.dir().to_owned(),
-            file_name: store.file_name(),
-            tx,
-            rx,
-            watcher: None,
-            dir_inode: None,
-        };
-        watch.arm();
-        watch
-    }
+/// What the thread and the readers share to tell whether an answer is exact.
+struct Pending {
+    /// Set while the thread takes in a round of events.
+    busy: AtomicBool,
+    epoll: OwnedFd,
+}
 
-    pub(crate) fn stopper(&self) -> Stopper {
-        Stopper(self.tx.clone())
-    }
-
-    /// (Re)creates the OS watch when the directory exists and is not the one watched.
-    fn arm(&mut self) {
-        let inode = fs::metadata(&self.dir).ok().map(|m| m.ino());
-        if inode == self.dir_inode && self.watcher.is_some() {
-            return;
+impl Pending {
+    fn now(&self) -> bool {
+        if self.busy.load(Ordering::SeqCst) {
+            return true;
         }
-        self.dir_inode = inode;
-        self.watcher = None;
-        // A missing directory is awaited through its parent, so the first registration
-        // after a reader started on a fresh machine is seen at once, not at the next tick.
-        let target = match (inode, self.dir.parent()) {
-            (Some(_), _) => self.dir.clone(),
-            (None, Some(parent)) if parent.is_dir() => parent.to_owned(),
-            (None, _) => return,
+        let mut fds = [PollFd::new(&self.epoll, PollFlags::IN)];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        let tx = self.tx.clone();
-        let dir = self.dir.clone();
-        let file_name = self.file_name.clone();
-        let handler = move |res: notify::Result<notify::Event>| {
-            let relevant = match res {
-                Ok(event) => event.paths.iter().any(|p| concerns(p, &dir, &file_name)),
-                Err(_) => true,
-            };
-            if relevant {
-                let _ = tx.send(Signal::Changed);
-            }
-        };
-        let native = match std::env::var_os(WATCH_ENV_VAR).is_some_and(|v| v == "poll") {
-            true => Err(notify::Error::generic(&format!("{WATCH_ENV_VAR}=poll"))),
-            false => notify::recommended_watcher(handler.clone()),
-        };
-        let watcher: notify::Result<Box<dyn Watcher + Send>> = match native {
-            Ok(w) => Ok(Box::new(w)),
-            Err(e) => {
-                tracing::info!("watching {} by polling ({e})", self.dir.display());
-                let config = notify::Config::default()
-                    .with_poll_interval(Duration::from_millis(250))
-                    .with_compare_contents(true);
-                notify::PollWatcher::new(handler, config).map(|w| Box::new(w) as _)
-            }
-        };
-        match watcher {
-            Ok(mut w) => match w.watch(&target, RecursiveMode::NonRecursive) {
-                Ok(()) => self.watcher = Some(w),
-                Err(e) => tracing::warn!("cannot watch {}: {e}", target.display()),
-            },
-            Err(e) => tracing::warn!("cannot watch {}: {e}", self.dir.display()),
-        }
-    }
-
-    /// Waits up to `timeout` for a change, then gathers the rest of its burst.
-    pub(crate) fn wait(&mut self, timeout: Duration) -> Wake {
-        let first = match self.rx.recv_timeout(timeout) {
-            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return Wake::Stop,
-            Ok(Signal::Changed) => Wake::Changed,
-            Err(RecvTimeoutError::Timeout) => {
-                let had = self.dir_inode;
-                self.arm();
-                // The directory appeared, vanished or was replaced: that is a change too.
-                return if self.dir_inode != had {
-                    Wake::Changed
-                } else {
-                    Wake::Timeout
-                };
-            }
-        };
-        let until = Instant::now() + DEBOUNCE;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(Signal::Stop) => return Wake::Stop,
-                Ok(Signal::Changed) => {}
-                Err(_) => break,
-            }
-        }
-        self.arm();
-        first
+        poll(&mut fds, Some(&zero)).unwrap_or(0) > 0
     }
 }
-
-fn concerns(path: &Path, dir: &Path, file_name: &OsString) -> bool {
-    path == dir || (path.file_name() == Some(file_name.as_os_str()) && path.parent() == Some(dir))
-}
-
-/// A live list of entries that changes over time.
-pub type LiveList = Arc<Vec<Entry>>;
 
 /// Publishes the live list whenever it changes; stops its thread when dropped.
 pub struct LiveWatch {
-    rx: tokio::sync::watch::Receiver<LiveList>,
-    stopper: Stopper,
+    answers: tokio::sync::watch::Receiver<Arc<Answer>>,
+    rounds: tokio::sync::watch::Receiver<u64>,
+    pending: Arc<Pending>,
+    stop: Arc<OwnedFd>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl LiveWatch {
     /// Starts watching; the first list is read before this returns.
-    pub fn spawn(store: Store) -> crate::Result<LiveWatch> {
-        let mut watch = DirWatch::new(&store);
-        let mut snapshot = store.read()?;
-        let mut live = Arc::new(snapshot.live());
-        let (tx, rx) = tokio::sync::watch::channel(live.clone());
-        let stopper = watch.stopper();
-        let dir = store.dir().to_owned();
+    pub fn spawn(store: Store) -> Result<LiveWatch> {
+        let io = |op| Error::io(op, store.dir());
+        let epoll_fd = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| io("create an epoll set for")(e.into()))?;
+        let stop = Arc::new(
+            eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                .map_err(|e| io("create an eventfd for")(e.into()))?,
+        );
+        epoll::add(
+            &epoll_fd,
+            &*stop,
+            epoll::EventData::new_u64(STOP),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| io("watch")(e.into()))?;
+        let pending = Arc::new(Pending {
+            busy: AtomicBool::new(false),
+            epoll: epoll_fd,
+        });
+        let mut state = State::new(store.clone(), pending.clone());
+        state.arm();
+        state.rescan();
+        let first = Arc::new(state.answer());
+        let (answers_tx, answers) = tokio::sync::watch::channel(first);
+        let (rounds_tx, rounds) = tokio::sync::watch::channel(0u64);
         let thread = std::thread::Builder::new()
             .name("wsreg-watch".into())
-            .spawn(move || {
-                loop {
-                    match watch.wait(LIVENESS_TICK) {
-                        Wake::Stop => return,
-                        Wake::Changed => match store.read() {
-                            Ok(s) => snapshot = s,
-                            Err(e) => {
-                                tracing::warn!("{}", crate::error::Chain(&e));
-                                snapshot = Snapshot::default();
-                            }
-                        },
-                        Wake::Timeout => {}
-                    }
-                    let judge = Judge::system();
-                    let now: Vec<Entry> = snapshot
-                        .entries
-                        .iter()
-                        .filter(|e| judge.is_live(e))
-                        .cloned()
-                        .collect();
-                    if *live != now {
-                        live = Arc::new(now);
-                        if tx.send(live.clone()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })
-            .map_err(crate::Error::io("start a thread for", dir))?;
+            .spawn(move || state.run(answers_tx, rounds_tx))
+            .map_err(io("start a thread for"))?;
         Ok(LiveWatch {
-            rx,
-            stopper,
+            answers,
+            rounds,
+            pending,
+            stop,
             thread: Some(thread),
         })
     }
 
-    /// A receiver of live lists: `borrow()` is the current one, `changed()` awaits the next.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<LiveList> {
-        self.rx.clone()
+    /// A receiver of answers: `borrow()` is the current one, `changed()` awaits the next.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Answer>> {
+        self.answers.clone()
     }
 
-    /// The current live list.
-    pub fn current(&self) -> LiveList {
-        self.rx.borrow().clone()
+    /// The last published answer (it may miss a change being taken in right now).
+    pub fn current(&self) -> Arc<Answer> {
+        self.answers.borrow().clone()
+    }
+
+    /// The answer, exact at the time of the call: when a change is being taken in, this
+    /// waits for it (microseconds, bounded by a second).
+    pub async fn exact(&self) -> Arc<Answer> {
+        let deadline = tokio::time::Instant::now() + EXACT_WAIT;
+        let mut rounds = self.rounds.clone();
+        loop {
+            rounds.borrow_and_update();
+            let answer = self.current();
+            let expired = answer.expires.is_some_and(|at| at <= SystemTime::now());
+            if !expired && !self.pending.now() {
+                return answer;
+            }
+            if tokio::time::timeout_at(deadline, rounds.changed())
+                .await
+                .is_err()
+            {
+                return self.current();
+            }
+        }
     }
 }
 
 impl Drop for LiveWatch {
     fn drop(&mut self) {
-        self.stopper.stop();
+        let _ = rustix::io::write(&*self.stop, &1u64.to_ne_bytes());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// An entry the thread knows of, its JSON, and whether it is live.
+struct Tracked {
+    entry: Entry,
+    json: Box<str>,
+    file: Option<FileId>,
+    state: Liveness,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Live; its end comes by pidfd, lease or (remote) lease only.
+    Live,
+    /// Live, but its exit must be looked for on a tick.
+    Unwatched,
+    Dead,
+}
+
+/// The thread's state.
+struct State {
+    store: Store,
+    pending: Arc<Pending>,
+    inotify: Option<Inotify>,
+    dir_wd: Option<i32>,
+    base_wd: Option<i32>,
+    /// Entries of the directory, by id (= file name without `.json`).
+    files: HashMap<String, Tracked>,
+    /// Files passed over, by name, with the version warned about.
+    skipped: HashMap<String, FileId>,
+    legacy: Vec<Tracked>,
+    legacy_file: Option<FileId>,
+    /// Live local processes: their pidfd and the ids of their entries.
+    processes: HashMap<u32, (OwnedFd, HashSet<String>)>,
+    next_expiry: Option<SystemTime>,
+    dirty: bool,
+}
+
+impl State {
+    fn new(store: Store, pending: Arc<Pending>) -> State {
+        let inotify = match std::env::var_os(WATCH_ENV_VAR).is_some_and(|v| v == "poll") {
+            true => None,
+            false => match Inotify::new() {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    tracing::info!(
+                        "watching {} by comparing it every {POLL_EVERY:?} ({e})",
+                        store.dir().display()
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(inotify) = &inotify {
+            let _ = epoll::add(
+                &pending.epoll,
+                inotify.as_fd(),
+                epoll::EventData::new_u64(INOTIFY),
+                epoll::EventFlags::IN,
+            );
+        }
+        State {
+            store,
+            pending,
+            inotify,
+            dir_wd: None,
+            base_wd: None,
+            files: HashMap::new(),
+            skipped: HashMap::new(),
+            legacy: Vec::new(),
+            legacy_file: None,
+            processes: HashMap::new(),
+            next_expiry: None,
+            dirty: true,
+        }
+    }
+
+    /// Sets the inotify watches that are missing (the parent, then the directory).
+    fn arm(&mut self) {
+        let Some(inotify) = &self.inotify else {
+            return;
+        };
+        if self.base_wd.is_none() {
+            self.base_wd = inotify.add(self.store.base_dir(), base_events()).ok();
+        }
+        if self.dir_wd.is_none() {
+            self.dir_wd = inotify.add(self.store.dir(), dir_events()).ok();
+        }
+    }
+
+    fn run(
+        mut self,
+        answers: tokio::sync::watch::Sender<Arc<Answer>>,
+        rounds: tokio::sync::watch::Sender<u64>,
+    ) {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
+        let mut round = 0u64;
+        loop {
+            let timeout = self.timeout();
+            let timeout = timeout.and_then(|d| rustix::event::Timespec::try_from(d).ok());
+            events.clear();
+            if let Err(e) = epoll::wait(
+                &self.pending.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) && e != rustix::io::Errno::INTR
+            {
+                tracing::error!("watching {}: {e}; stopped", self.store.dir().display());
+                return;
+            }
+            self.pending.busy.store(true, Ordering::SeqCst);
+            for event in &events {
+                match event.data.u64() {
+                    STOP => return,
+                    INOTIFY => self.take_inotify_events(),
+                    data => self.process_exited((data & !PIDFD) as u32),
+                }
+            }
+            self.tick();
+            if std::mem::take(&mut self.dirty) {
+                let answer = Arc::new(self.answer());
+                if *answer.json != *answers.borrow().json {
+                    answers.send_replace(answer);
+                }
+            }
+            self.pending.busy.store(false, Ordering::SeqCst);
+            round += 1;
+            rounds.send_replace(round);
+        }
+    }
+
+    /// How long the next wait may last: until the first lease runs out, or a fallback's
+    /// tick; forever when nothing needs a clock.
+    fn timeout(&self) -> Option<Duration> {
+        let mut ticks = Vec::new();
+        if self.inotify.is_none() {
+            ticks.push(POLL_EVERY);
+        } else if self.base_wd.is_none() || self.dir_wd.is_none() {
+            ticks.push(MISSING_BASE_TICK);
+        }
+        let unwatched = |t: &Tracked| t.state == Liveness::Unwatched;
+        if self.files.values().any(unwatched) || self.legacy.iter().any(unwatched) {
+            ticks.push(UNWATCHED_TICK);
+        }
+        if let Some(at) = self.next_expiry {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            ticks.push(left + Duration::from_millis(1));
+        }
+        ticks.into_iter().min()
+    }
+
+    /// What the clock says: fallbacks' ticks and expired leases.
+    fn tick(&mut self) {
+        if self.inotify.is_none() {
+            self.rescan();
+        } else if self.base_wd.is_none() || self.dir_wd.is_none() {
+            let had_dir = self.dir_wd.is_some();
+            self.arm();
+            if self.dir_wd.is_some() != had_dir {
+                self.rescan();
+            }
+        }
+        let now = SystemTime::now();
+        let judge = Judge::system();
+        let legacy = self.legacy.iter_mut();
+        for t in self.files.values_mut().chain(legacy) {
+            let recheck = t.state == Liveness::Unwatched
+                || (t.state == Liveness::Live
+                    && t.entry.lease_expiry().is_some_and(|at| at <= now));
+            if recheck && judge.check(&t.entry).is_err() {
+                t.state = Liveness::Dead;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn take_inotify_events(&mut self) {
+        let Some(inotify) = self.inotify.as_mut() else {
+            return;
+        };
+        let events = match inotify.read() {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!("reading inotify events: {e}");
+                return;
+            }
+        };
+        let (dir_name, legacy_name) = names_in_base(&self.store);
+        let mut rescan = false;
+        for event in events {
+            if event.flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+                rescan = true;
+            } else if Some(event.wd) == self.dir_wd {
+                if event
+                    .flags
+                    .intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED)
+                {
+                    self.dir_wd = None;
+                    rescan = true;
+                } else if let Some(name) = &event.name
+                    && let Some(skipped) = self.refresh_file(name)
+                {
+                    tracing::warn!("{skipped}");
+                }
+            } else if Some(event.wd) == self.base_wd {
+                match &event.name {
+                    Some(name) if *name == dir_name => rescan = true,
+                    Some(name) if *name == legacy_name => self.refresh_legacy(),
+                    _ if event.flags.contains(ReadFlags::IGNORED) => {
+                        self.base_wd = None;
+                        rescan = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if rescan {
+            self.arm();
+            self.rescan();
+        }
+    }
+
+    /// Compares the whole directory (and the legacy file) by file identity: what
+    /// changed is read again, what vanished is dropped. For the first read, a lost
+    /// event queue and the polling fallback.
+    fn rescan(&mut self) {
+        let mut seen = HashSet::new();
+        let mut skipped = Vec::new();
+        if let Ok(names) = std::fs::read_dir(self.store.dir()) {
+            for name in names.flatten().map(|d| d.file_name()) {
+                if let Some(id) = entry_file_name(&name).and_then(|n| n.strip_suffix(".json")) {
+                    seen.insert(id.to_owned());
+                    let path = self.store.dir().join(&name);
+                    let known = self.files.get(id).and_then(|t| t.file);
+                    let was_skipped = self.skipped.get(name.to_str().unwrap_or_default()).copied();
+                    let now = FileId::at(&path);
+                    if now.is_none() || (now != known && now != was_skipped) {
+                        skipped.extend(self.refresh_file(&name));
+                    }
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .files
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.forget(&id);
+        }
+        self.skipped
+            .retain(|name, _| seen.contains(name.strip_suffix(".json").unwrap_or_default()));
+        warn_skipped(&skipped);
+        if FileId::at(self.store.legacy_path()) != self.legacy_file {
+            self.refresh_legacy();
+        }
+    }
+
+    /// Reads one file of the directory again; returns what it newly passed over.
+    fn refresh_file(&mut self, name: &OsStr) -> Option<Skipped> {
+        let id = entry_file_name(name).and_then(|n| n.strip_suffix(".json"))?;
+        let id = id.to_owned();
+        match self.store.read_entry(name) {
+            FileRead::NotAnEntry => None,
+            FileRead::Missing => {
+                self.forget(&id);
+                None
+            }
+            FileRead::Entry(entry, file) => {
+                if self.files.get(&id).is_some_and(|t| t.file == Some(file)) {
+                    return None;
+                }
+                self.skipped.remove(&format!("{id}.json"));
+                self.forget(&id);
+                let tracked = self.track(entry, Some(file));
+                self.files.insert(id, tracked);
+                self.dirty = true;
+                None
+            }
+            FileRead::Skipped(skipped, file) => {
+                self.forget(&id);
+                let known = self.skipped.insert(format!("{id}.json"), file) == Some(file);
+                (!known).then_some(*skipped)
+            }
+        }
+    }
+
+    fn refresh_legacy(&mut self) {
+        self.legacy_file = FileId::at(self.store.legacy_path());
+        let (entries, skipped) = self.store.read_legacy();
+        warn_skipped(&skipped);
+        for old in std::mem::take(&mut self.legacy) {
+            self.release(&old);
+        }
+        self.legacy = entries.into_iter().map(|e| self.track(e, None)).collect();
+        self.dirty = true;
+    }
+
+    /// Judges a new entry and holds its process.
+    fn track(&mut self, entry: Entry, file: Option<FileId>) -> Tracked {
+        let state = match intake(&entry, &Judge::system()) {
+            Intake::Held(fd) => {
+                self.hold(entry.pid, fd, &entry.id);
+                Liveness::Live
+            }
+            Intake::Remote => Liveness::Live,
+            Intake::Unwatched => Liveness::Unwatched,
+            Intake::Dead(_) => Liveness::Dead,
+        };
+        Tracked {
+            json: model::entry_json(&entry).into(),
+            entry,
+            file,
+            state,
+        }
+    }
+
+    fn hold(&mut self, pid: u32, fd: OwnedFd, id: &str) {
+        let (_, ids) = self.processes.entry(pid).or_insert_with(|| {
+            let added = epoll::add(
+                &self.pending.epoll,
+                &fd,
+                epoll::EventData::new_u64(PIDFD | u64::from(pid)),
+                epoll::EventFlags::IN,
+            );
+            if let Err(e) = added {
+                tracing::warn!("cannot watch process {pid}: {e}");
+            }
+            (fd, HashSet::new())
+        });
+        ids.insert(id.to_owned());
+    }
+
+    /// Drops the directory entry `id`, if known.
+    fn forget(&mut self, id: &str) {
+        if let Some(old) = self.files.remove(id) {
+            self.release(&old);
+            self.dirty = true;
+        }
+    }
+
+    fn release(&mut self, t: &Tracked) {
+        if let Some((_, ids)) = self.processes.get_mut(&t.entry.pid) {
+            ids.remove(&t.entry.id);
+            if ids.is_empty()
+                && let Some((fd, _)) = self.processes.remove(&t.entry.pid)
+            {
+                let _ = epoll::delete(&self.pending.epoll, &fd);
+            }
+        }
+    }
+
+    /// A held process exited: every entry it had is dead.
+    fn process_exited(&mut self, pid: u32) {
+        let Some((fd, ids)) = self.processes.remove(&pid) else {
+            return;
+        };
+        let _ = epoll::delete(&self.pending.epoll, &fd);
+        for t in self.files.values_mut().chain(self.legacy.iter_mut()) {
+            if t.entry.pid == pid && ids.contains(&t.entry.id) {
+                t.state = Liveness::Dead;
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// The live list now, in registration order, with its JSON.
+    fn answer(&mut self) -> Answer {
+        let mut live: Vec<&Tracked> = self
+            .files
+            .values()
+            .filter(|t| t.state != Liveness::Dead)
+            .collect();
+        live.extend(
+            self.legacy
+                .iter()
+                .filter(|t| t.state != Liveness::Dead && !self.files.contains_key(&t.entry.id)),
+        );
+        live.sort_by(|a, b| model::order_key(&a.entry).cmp(&model::order_key(&b.entry)));
+        let expires = live.iter().filter_map(|t| t.entry.lease_expiry()).min();
+        self.next_expiry = expires;
+        let json = model::document_from_parts(live.iter().map(|t| &*t.json));
+        Answer {
+            live: live.into_iter().map(|t| t.entry.clone()).collect(),
+            framed: std::sync::OnceLock::new(),
+            json: json.into(),
+            expires,
         }
     }
 }

@@ -28,12 +28,19 @@ pub struct Registry {
 impl Registry {
     pub fn new() -> Registry {
         let dir = tempfile::tempdir().expect("create a temp dir");
+        // The parent of a registry the user names must exist: make it, as a user would.
+        std::fs::create_dir(dir.path().join("reg")).expect("create reg/");
         let path = dir.path().join("reg").join("servers.json");
         Registry { _dir: dir, path }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The registry as the library sees it: its directory and legacy file.
+    pub fn store(&self) -> wsreg::Store {
+        wsreg::Store::new(&self.path)
     }
 
     /// `wsreg --registry <this> ARGS…`, with stdout piped.
