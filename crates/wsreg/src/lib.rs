@@ -1,7 +1,8 @@
 //! # wsreg — find every WebSocket server on this machine
 //!
-//! Servers register in a per-user registry file (`~/.peer-plan/servers.json`); readers
-//! show the live ones and push every change to browsers.
+//! Servers register in a per-user registry, a directory with one file per server
+//! (`~/.peer-plan/servers/<id>.json`); readers show the live ones and push every change
+//! to browsers.
 //!
 //! The model in one page:
 //!
@@ -9,12 +10,14 @@
 //!   Readers judge liveness at read time ([`registry::Judge`]: PID plus its start time, and
 //!   leases), so a crashed server is never shown; a live server's [`Registration`] puts its
 //!   entry back within a second if it vanishes.
-//! - **No lost updates.** Writers lock a sibling file, read-modify-write, and replace the
-//!   file by `rename` ([`registry::Store`]); readers take no lock and never see a torn file.
-//! - **Bad input loses nothing.** An invalid entry is skipped with a warning; a corrupt file
-//!   is moved aside, never overwritten ([`registry::model`]).
-//! - **Push, not poll.** [`registry::LiveWatch`] watches the registry directory and
-//!   publishes each new live list.
+//! - **No lost updates, no shared writes.** Each server writes only its own file, a temp
+//!   file renamed into place, and unlinks it to unregister ([`registry::Store`]): no lock,
+//!   and readers never see a torn file.
+//! - **Bad input loses nothing.** An invalid or oversized file is skipped with a warning,
+//!   that file only; nothing is wiped ([`registry::model`]).
+//! - **Push, not poll; idle is free.** [`registry::LiveWatch`] sleeps on inotify and on a
+//!   pidfd per live server, re-reads only the file an event names, and publishes each
+//!   new live list once for every reader. While nothing changes, nothing runs.
 //!
 //! ```no_run
 //! # fn main() -> wsreg::Result<()> {

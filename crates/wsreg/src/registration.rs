@@ -9,9 +9,10 @@
 //! its identity changed, and rewritten only if it no longer holds the entry.
 //!
 //! The per-user limit of inotify instances (often 128) cannot give one to each of 1,000
-//! servers: a keeper that gets none `stat`s its own file once a second instead (no
-//! parse unless it changed), which costs about 1,000 cheap syscalls a second at 1,000
-//! servers and restores an entry within a second. Dropping the guard stops the keeper
+//! servers, and the user's editor and build tools need some too: a keeper takes one only
+//! while [`INOTIFY_HEADROOM`] more remain, else it `stat`s its own file once a second
+//! (no parse unless it changed), which costs about 1,000 cheap syscalls a second at
+//! 1,000 servers and restores an entry within a second. Dropping the guard stops the keeper
 //! first and then unlinks the file, so the two never race.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -29,6 +30,9 @@ use crate::registry::store::{FileId, FileRead, Store};
 
 /// How often a keeper without inotify looks at its file.
 pub const FALLBACK_TICK: Duration = Duration::from_secs(1);
+/// How many inotify instances a keeper leaves to the user's other programs (and to the
+/// registry's readers): past that it keeps its file by the fallback tick.
+pub const INOTIFY_HEADROOM: usize = 32;
 
 /// Describes a server before it registers.
 #[derive(Debug, Clone)]
@@ -118,7 +122,7 @@ impl Server {
             .as_fd()
             .try_clone_to_owned()
             .map_err(io("duplicate an eventfd for"))?;
-        let inotify = match Inotify::new() {
+        let inotify = match Inotify::new_leaving(INOTIFY_HEADROOM) {
             Ok(inotify) => Some((inotify, None)),
             Err(e) => {
                 tracing::debug!(

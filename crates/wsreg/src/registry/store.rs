@@ -434,6 +434,12 @@ impl Store {
         Ok(pruned)
     }
 
+    /// Checks the directory as a reader does (not a symlink, ours; only a warning if
+    /// others can read it); says whether it exists.
+    pub fn check_readable(&self) -> Result<bool> {
+        self.check_dir(false)
+    }
+
     /// Creates the registry directory (0700) if needed and checks it as a writer does:
     /// not a symlink, ours, private. For files kept beside it (the auth token).
     pub fn prepare_dir(&self) -> Result<()> {

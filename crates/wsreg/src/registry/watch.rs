@@ -66,6 +66,7 @@ fn dir_events() -> WatchFlags {
         | WatchFlags::DELETE_SELF
         | WatchFlags::MOVE_SELF
         | WatchFlags::ONLYDIR
+        | WatchFlags::DONT_FOLLOW
 }
 
 /// Events in the parent: the directory and the legacy file appearing, changing, going.
@@ -133,6 +134,8 @@ pub struct LiveWatch {
 impl LiveWatch {
     /// Starts watching; the first list is read before this returns.
     pub fn spawn(store: Store) -> Result<LiveWatch> {
+        // A symlinked or foreign directory is refused now, with its reason.
+        store.check_readable()?;
         let io = |op| Error::io(op, store.dir());
         let epoll_fd = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| io("create an epoll set for")(e.into()))?;
@@ -437,7 +440,17 @@ impl State {
     fn rescan(&mut self) {
         let mut seen = HashSet::new();
         let mut skipped = Vec::new();
-        if let Ok(names) = std::fs::read_dir(self.store.dir()) {
+        let usable = match self.store.check_readable() {
+            Ok(exists) => exists,
+            Err(e) => {
+                tracing::error!("{e}; listing nothing from it");
+                false
+            }
+        };
+        if let Some(names) = usable
+            .then(|| std::fs::read_dir(self.store.dir()).ok())
+            .flatten()
+        {
             for name in names.flatten().map(|d| d.file_name()) {
                 if let Some(id) = entry_file_name(&name).and_then(|n| n.strip_suffix(".json")) {
                     seen.insert(id.to_owned());
