@@ -1,7 +1,8 @@
 import { defineConfig } from 'vite';
 import wsreg from 'vite-plugin-wsreg';
 
-// The registry is ~/.peer-plan/servers.json, or $WSREG_REGISTRY.
+// The registry is the directory ~/.peer-plan/servers/ (one file per server), or
+// $WSREG_REGISTRY; a path ending in .json still works (the directory beside it).
 export default defineConfig({
   plugins: [wsreg()],
   // Keep Vite's cache in the workspace's node_modules, not in a second one here.

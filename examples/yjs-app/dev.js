@@ -6,7 +6,7 @@
 // other; start another `wsreg yjs` anywhere and the page picks it up. Ctrl-C stops all.
 //
 // wsreg is $WSREG_BIN, else the repository's target/debug/wsreg (built with cargo first
-// if missing). The registry is $WSREG_REGISTRY, else ~/.peer-plan/servers.json.
+// if missing). The registry is the directory $WSREG_REGISTRY, else ~/.peer-plan/servers/.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

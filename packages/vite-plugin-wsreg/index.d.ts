@@ -35,10 +35,20 @@ export interface ServerFilter {
   kind?: string | null;
 }
 
+/** Where the registry lives (docs/registry-format.md, "Where it lives"). */
+export interface RegistryLocation {
+  /** The registry directory: one `<id>.json` file per server. */
+  dir: string;
+  /** The read-only legacy file (version 1): always `dir` + `.json`. */
+  legacyFile: string;
+  /** Whether the path came from the caller or `WSREG_REGISTRY` (not the default). */
+  named: boolean;
+}
+
+/** The legacy file's parse; `corrupt` (unreadable, or a version other than 1) gives no entries. */
 export type ParseResult =
   | { status: 'ok'; format: 'v1' | 'prototype' | 'empty' | 'missing'; entries: ServerEntry[]; warnings: string[] }
-  | { status: 'corrupt'; reason: string }
-  | { status: 'unsupported-version'; version: unknown; error: string };
+  | { status: 'corrupt'; reason: string };
 
 /** What the process table knows of a PID that exists. */
 export interface ProcessInfo {
@@ -67,20 +77,21 @@ export interface ReaderContext {
 }
 
 export interface RegistryState {
-  /** Live entries, in file order. */
+  /** Live entries, ordered by `startedAt`, then `id`. */
   servers: ServerEntry[];
   dead: { entry: ServerEntry; reason: string }[];
-  /** Set when the registry cannot be read at all (then `servers` is empty). */
+  /** Set when the registry directory is refused (a symlink, another user's, not a directory); then `servers` is empty. */
   error: string | null;
-  errorCode: 'unsupported-version' | 'refused' | null;
+  /** One per skipped file or legacy element, each naming it; and a directory open to others. */
   warnings: string[];
 }
 
+/** The outcome of opening one registry file (O_NOFOLLOW, checked before it is read). */
 export type FileRead =
-  | { kind: 'missing'; warnings: string[] }
-  | { kind: 'bytes'; bytes: Uint8Array; warnings: string[] }
-  | { kind: 'oversized'; size: number; warnings: string[] }
-  | { kind: 'refused'; error: string; warnings: string[] };
+  | { kind: 'missing' }
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'oversized'; size: number }
+  | { kind: 'refused'; error: string };
 
 export interface GuardOptions {
   /** Vite's `server.allowedHosts` / `preview.allowedHosts`. */
@@ -94,23 +105,25 @@ export type GuardResult =
   | { ok: false; status: number; error: string };
 
 export interface RegistryWatcherOptions {
-  /** Path of servers.json. */
-  file: string;
-  /** Debounce of directory events, ms (default 5). */
+  /** The registry directory (or a legacy `….json` path, see `registryLocation`). Default: `WSREG_REGISTRY`, else `~/.peer-plan/servers/`. */
+  registry?: string | null;
+  /** Batching of file events, ms (default 5). */
   debounceMs?: number;
-  /** Liveness re-check period, ms (default 500). */
+  /** Liveness re-check period while some live entry may end unseen (a process on this host, a lease), ms (default 500). */
   recheckMs?: number;
   context?: ReaderContext;
 }
 
 export declare class RegistryWatcher extends EventEmitter {
-  constructor(options: RegistryWatcherOptions);
-  readonly file: string;
-  /** Starts watching; resolves after the first read. */
-  start(): Promise<RegistryState>;
+  constructor(options?: RegistryWatcherOptions);
+  readonly location: RegistryLocation;
+  /** The liveness re-check timer: null while no live entry may end unseen. */
+  readonly livenessTimer: NodeJS.Timeout | null;
+  /** Starts watching and reads the registry. */
+  start(): RegistryState;
   current(): RegistryState;
-  /** Re-reads the file if it changed and re-evaluates liveness now. */
-  refresh(options?: { force?: boolean }): Promise<RegistryState>;
+  /** Applies pending file events and re-checks liveness now. */
+  refresh(): RegistryState;
   close(): void;
   on(event: 'change', listener: (state: RegistryState) => void): this;
   on(event: 'warning', listener: (warning: string) => void): this;
@@ -136,7 +149,12 @@ export interface RegistryRoutes {
 }
 
 export interface WsregOptions {
-  /** Registry file. Default: `WSREG_REGISTRY`, else `~/.peer-plan/servers.json`. Relative to the current directory. */
+  /**
+   * The registry directory. Default: `WSREG_REGISTRY`, else `~/.peer-plan/servers/`.
+   * Relative to the current directory. The legacy file `<dir>.json` is read too; a
+   * path ending in `.json` names that legacy file and means the directory beside it
+   * without `.json` (so a version 1 setting such as `…/servers.json` keeps working).
+   */
   registry?: string;
   /** Route of the API. Default `/api/registry`. */
   route?: string;
@@ -148,9 +166,9 @@ export interface WsregOptions {
   hmr?: boolean;
   /** Keep-alive comment period of the event stream, ms. Default 15000. */
   keepAliveMs?: number;
-  /** Debounce of registry directory events, ms. Default 5. */
+  /** Batching of registry file events, ms. Default 5. */
   debounceMs?: number;
-  /** Liveness re-check period, ms. Default 500. */
+  /** Liveness re-check period while a live server on this host (or a lease) is listed, ms. Default 500. */
   recheckMs?: number;
   /** For tests: hostname, clock and process table to use instead of the machine's. */
   context?: ReaderContext;
@@ -161,18 +179,19 @@ export interface WsregOptions {
 /** The Vite plugin: `plugins: [wsreg()]`. */
 export default function wsreg(options?: WsregOptions): Plugin;
 export { wsreg };
-export declare function resolveRegistryPath(options?: WsregOptions): string;
-export declare function loadOrCreateToken(registryFile: string): string;
+export declare function loadOrCreateToken(registryDir: string): string;
 export declare function tokenMatches(token: string, presented: string): boolean;
 export declare function createAuthMiddleware(
   token: string,
 ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void;
 
 // The reader, usable on its own.
-export declare const MAX_FILE_BYTES: number;
+export declare const MAX_ENTRY_FILE_BYTES: number;
+export declare const MAX_LEGACY_FILE_BYTES: number;
 export declare const MAX_ENTRIES: number;
-export declare function defaultRegistryPath(env?: NodeJS.ProcessEnv): string;
-export declare function readRegistryFile(file: string, options?: { maxBytes?: number }): Promise<FileRead>;
+export declare function registryLocation(given?: string | null, env?: NodeJS.ProcessEnv): RegistryLocation;
+export declare function isEntryFileName(name: string): boolean;
+export declare function parseEntryFile(bytes: Uint8Array, name: string): { entry: ServerEntry } | { error: string };
 export declare function parseRegistry(bytes: Uint8Array | null): ParseResult;
 export declare function validateEntry(raw: unknown): { entry: ServerEntry } | { error: string };
 export declare function parseTimestamp(text: string): number | null;
@@ -181,16 +200,15 @@ export declare function liveness(
   entry: ServerEntry,
   ctx: LivenessContext,
 ): { live: true } | { live: false; reason: string };
+export declare function mayEndUnseen(entry: ServerEntry, ctx: LivenessContext): boolean;
 export declare function parseProcStat(text: string): ProcessInfo | undefined;
 export declare function processTableFromMap(map: Record<string, number | null>): ProcessTable;
 export declare function systemProcessTable(): ProcessTable;
 export declare function resolveContext(ctx?: ReaderContext): LivenessContext;
-export declare function evaluateRegistry(parsed: ParseResult, ctx?: ReaderContext): RegistryState;
-export declare function readLiveServers(bytes: Uint8Array | null, ctx?: ReaderContext): RegistryState;
-export declare function parseFileRead(read: FileRead): ParseResult;
-export declare function readRegistry(file: string, ctx?: ReaderContext): Promise<RegistryState>;
+/** Reads the registry once (a directory, or a legacy `….json` path; default as the plugin's). */
+export declare function readRegistry(registry?: string | null, ctx?: ReaderContext): RegistryState;
 export declare function filterServers(servers: readonly ServerEntry[], filter?: ServerFilter): ServerEntry[];
-export declare function toDocument(servers: readonly ServerEntry[], filter?: ServerFilter): RegistryDocument;
+export declare function toDocument(servers: readonly ServerEntry[], filters?: readonly ServerFilter[]): RegistryDocument;
 
 // Pieces of the plugin.
 export declare function createGuard(options?: GuardOptions): (req: IncomingMessage) => Promise<GuardResult>;

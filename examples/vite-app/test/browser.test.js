@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { ownEntry, tempRegistry, writeRegistryAtomic } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
+import { ownEntry, setServers, tempRegistry } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startEcho } from '../../../packages/wsreg-client/test/helpers/echo.js';
 import { launchChromium } from '../../../e2e/chromium.js';
 import { buildAndPreviewApp, startApp } from './helpers.js';
@@ -31,8 +31,8 @@ before(async () => {
     ownEntry({ id: 'echo-one', port: echoes[0].port, name: HOSTILE, meta: { note: '<script>alert(1)</script>' } }),
     ownEntry({ id: 'echo-two', port: echoes[1].port, project: 'demo' }),
   ];
-  writeRegistryAtomic(reg.file, { version: 1, servers: entries });
-  app = await startApp(reg.file);
+  setServers(reg.dir, entries);
+  app = await startApp(reg.dir);
   browser = await launchChromium();
   page = await browser.context.newPage();
   await page.goto(app.url);
@@ -41,7 +41,7 @@ after(async () => {
   await browser?.close();
   await app?.server.close();
   for (const e of echoes) await e.kill();
-  fs.rmSync(reg.dir, { recursive: true, force: true });
+  fs.rmSync(reg.root, { recursive: true, force: true });
 });
 
 test('a card per live server, each connected, the list pushed over HMR', async () => {
@@ -77,30 +77,33 @@ test('a new server appears and is connected within a moment; a leaver disappears
   const third = await startEcho();
   echoes.push(third);
   const t0 = performance.now();
-  writeRegistryAtomic(reg.file, { version: 1, servers: [...entries, ownEntry({ id: 'echo-three', port: third.port })] });
+  setServers(reg.dir, [...entries, ownEntry({ id: 'echo-three', port: third.port })]);
   await page.waitForSelector('.card[data-id="echo-three"][data-status="connected"]', { timeout: 5000 });
   const ms = performance.now() - t0;
   console.log(`example app: registered → card connected in ${ms.toFixed(0)} ms`);
   assert.equal(third.clients, 1);
 
-  writeRegistryAtomic(reg.file, { version: 1, servers: [entries[1], ownEntry({ id: 'echo-three', port: third.port })] });
+  setServers(reg.dir, [entries[1], ownEntry({ id: 'echo-three', port: third.port })]);
   await page.waitForSelector('.card[data-id="echo-one"]', { state: 'detached', timeout: 5000 });
   assert.deepEqual(await page.locator('.card').evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.id)), ['echo-two', 'echo-three']);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(echoes[0].clients, 0, 'the socket of the server that left is closed');
 });
 
-test('a registry of a newer version shows its error, not a stale list', async () => {
-  writeRegistryAtomic(reg.file, { version: 2, servers: entries });
+test('a registry that cannot be read (its directory replaced by a symlink) shows its error, not a stale list', async () => {
+  fs.renameSync(reg.dir, `${reg.dir}-moved`);
+  fs.symlinkSync(`${reg.dir}-moved`, reg.dir);
   await page.waitForFunction(() => document.querySelector('#registry-status')?.classList.contains('error'));
-  assert.match(String(await page.textContent('#registry-status')), /version 2/);
+  assert.match(String(await page.textContent('#registry-status')), /symlink/);
   assert.equal(await page.locator('.card').count(), 0);
-  writeRegistryAtomic(reg.file, { version: 1, servers: entries });
+  fs.rmSync(reg.dir);
+  fs.renameSync(`${reg.dir}-moved`, reg.dir);
+  setServers(reg.dir, entries);
   await page.waitForSelector('.card[data-id="echo-one"][data-status="connected"]');
 });
 
 test('the built app under `vite preview` gets the list over SSE and connects', async () => {
-  const built = await buildAndPreviewApp(reg.file);
+  const built = await buildAndPreviewApp(reg.dir);
   const p = await browser.context.newPage();
   try {
     await p.goto(built.url);
@@ -108,7 +111,7 @@ test('the built app under `vite preview` gets the list over SSE and connects', a
     assert.equal(await p.getAttribute('#registry-status', 'data-source'), 'sse');
     const third = await startEcho();
     echoes.push(third);
-    writeRegistryAtomic(reg.file, { version: 1, servers: [...entries, ownEntry({ id: 'echo-sse', port: third.port })] });
+    setServers(reg.dir, [...entries, ownEntry({ id: 'echo-sse', port: third.port })]);
     await p.waitForSelector('.card[data-id="echo-sse"][data-status="connected"]', { timeout: 5000 });
     // Built with no HMR client: the page has no Vite client script.
     assert.equal(await p.locator('script[src*="@vite/client"]').count(), 0);

@@ -22,14 +22,14 @@ let browser;
 const echoes = [];
 
 before(async () => {
-  app = await startApp(reg.file);
+  app = await startApp(reg.dir);
   browser = await launchChromium();
 });
 after(async () => {
   for (const e of echoes) e.child.kill('SIGKILL');
   await browser?.close();
   await app?.server.close();
-  fs.rmSync(reg.dir, { recursive: true, force: true });
+  fs.rmSync(reg.root, { recursive: true, force: true });
 });
 
 test('a new `wsreg echo` appears on the open page and is connected; stopping it removes the card', async () => {
@@ -39,7 +39,7 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
   await page.waitForSelector('#registry-status[data-source="hmr"]', { timeout: 15000 });
   assert.equal(await page.locator('.card').count(), 0);
 
-  const first = await startWsregEcho(reg.file, ['--name', 'first echo']);
+  const first = await startWsregEcho(reg.dir, ['--name', 'first echo']);
   echoes.push(first);
   await page.waitForSelector(`.card[data-id="${first.entry.id}"][data-status="connected"]`, { timeout: 5000 });
   const ms = performance.now() - first.started;
@@ -48,7 +48,7 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
   assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-port'), String(first.entry.port));
   assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-kind'), 'echo');
 
-  const second = await startWsregEcho(reg.file);
+  const second = await startWsregEcho(reg.dir);
   echoes.push(second);
   await page.waitForSelector(`.card[data-id="${second.entry.id}"][data-status="connected"]`, { timeout: 5000 });
   console.log(`second wsreg echo spawned → connected: ${(performance.now() - second.started).toFixed(0)} ms`);

@@ -1,6 +1,6 @@
 // Token auth for the Vite plugin (`wsreg({ auth: 'token' })`), the same contract as
 // `wsreg serve --auth token` (docs/security.md): the per-user secret in `auth-token`
-// beside the registry (64 hex digits, mode 0600, made by the first server that needs
+// beside the registry directory, in its parent (64 hex digits, mode 0600, made by the first server that needs
 // it, refused if others can read it, is a symlink or is not ours), presented as
 // `Authorization: Bearer <token>`, `?token=<token>` or the `wsreg_token` cookie, and
 // compared in constant time. A page load with the right `?token=` gets the cookie
@@ -16,12 +16,13 @@ export const TOKEN_FILE = 'auth-token';
 export const COOKIE = 'wsreg_token';
 
 /**
- * The token for the registry at `registryFile`: read from `auth-token` beside it, or made.
- * @param {string} registryFile
+ * The token for the registry directory `registryDir`: read from `auth-token` beside
+ * it (in its parent), or made.
+ * @param {string} registryDir
  * @returns {string}
  */
-export function loadOrCreateToken(registryFile) {
-  const dir = path.dirname(registryFile);
+export function loadOrCreateToken(registryDir) {
+  const dir = path.dirname(registryDir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, TOKEN_FILE);
   const existing = readToken(file);

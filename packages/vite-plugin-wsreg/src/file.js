@@ -1,130 +1,122 @@
-// Reading the registry file safely (docs/registry-format.md, "Where it lives").
+// Opening what the registry holds without trusting it (docs/registry-format.md,
+// "Where it lives" and "Reading", step 2).
 //
-// A reader takes no lock (writers replace the file by rename). It refuses a
-// directory or file that is a symlink or belongs to another user, only warns
-// about one open to the group or others, and never reads more than 16 MiB.
+// A file is opened with O_NOFOLLOW (a symlink is never followed, not even to look),
+// checked on the open descriptor (a regular file, owned by this user, within the size
+// limit: a larger one is not read at all) and only then read, never past the limit.
+// The directory is checked with lstat: a symlink or another user's directory is
+// refused; one open to the group or others only draws a warning (readers never
+// repair). The identity of a file (device, inode, size, mtime, ctime) is what
+// readers that read again and again key their parse cache on.
 
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { MAX_FILE_BYTES } from './model.js';
-
-/** @typedef {import('../index.js').FileRead} FileRead */
 
 /**
- * The registry path: the `WSREG_REGISTRY` environment variable, else
- * `$HOME/.peer-plan/servers.json`. A relative path is taken from the current
- * directory, as the `wsreg` command does.
- * @param {NodeJS.ProcessEnv} [env]
- * @returns {string}
+ * @typedef {import('../index.js').FileRead} FileRead
+ * @typedef {{ kind: 'missing' } | { kind: 'ok', identity: string, warning: string | null } | { kind: 'refused', error: string }} DirectoryCheck
  */
-export function defaultRegistryPath(env = process.env) {
-  const fromEnv = env.WSREG_REGISTRY;
-  if (fromEnv) return path.resolve(fromEnv);
-  return path.join(os.homedir(), '.peer-plan', 'servers.json');
+
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/**
+ * The identity a parse is cached under: a rename, a rewrite or a touch changes it.
+ * @param {fs.Stats} st
+ */
+export function fileIdentity(st) {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 /**
- * Reads the registry file's bytes, or says why not.
- * @param {string} file absolute path of servers.json
- * @param {{ maxBytes?: number }} [options]
- * @returns {Promise<FileRead>}
+ * The identity of whatever is at `file` (not following a symlink), or null if nothing is.
+ * @param {string} file
+ * @returns {string | null}
  */
-export async function readRegistryFile(file, options = {}) {
-  const maxBytes = options.maxBytes ?? MAX_FILE_BYTES;
-  /** @type {string[]} */
-  const warnings = [];
-  const dir = path.dirname(file);
-
-  let dirStat;
+export function identityAt(file) {
   try {
-    dirStat = await fs.promises.lstat(dir);
-  } catch (err) {
-    if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return { kind: 'missing', warnings };
-    return { kind: 'refused', error: `cannot inspect registry directory ${dir}: ${message(err)}`, warnings };
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    return st ? fileIdentity(st) : null;
+  } catch {
+    return null; // ENOTDIR and the like: nothing there either
   }
-  const dirProblem = ownershipProblem(dirStat, dir, 'directory');
-  if (dirProblem) return { kind: 'refused', error: dirProblem, warnings };
-  if (!dirStat.isDirectory()) return { kind: 'refused', error: `registry directory ${dir} is not a directory`, warnings };
-  if (dirStat.mode & 0o077) warnings.push(modeWarning('directory', dir, dirStat.mode));
+}
 
-  const noFollow = fs.constants.O_NOFOLLOW;
-  if (noFollow === undefined) {
-    // No O_NOFOLLOW on this platform: check first (a narrow race remains).
-    try {
-      if ((await fs.promises.lstat(file)).isSymbolicLink()) {
-        return { kind: 'refused', error: `registry file ${file} is a symlink; refusing to follow it`, warnings };
-      }
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return { kind: 'missing', warnings };
-    }
-  }
-
-  /** @type {fs.promises.FileHandle} */
-  let handle;
+/**
+ * Reads a registry file (an entry file or the legacy file), or says why not (the
+ * reasons do not repeat the path: the caller names the file).
+ * @param {string} file
+ * @param {number} maxBytes a larger file is not read at all
+ * @returns {FileRead}
+ */
+export function readOwnFile(file, maxBytes) {
+  let fd;
   try {
-    const flags = fs.constants.O_RDONLY | (noFollow ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
-    handle = await fs.promises.open(file, flags);
+    fd = fs.openSync(file, OPEN_FLAGS);
   } catch (err) {
     const code = errno(err);
-    if (code === 'ENOENT') return { kind: 'missing', warnings };
-    if (code === 'ELOOP' || code === 'EMLINK') {
-      return { kind: 'refused', error: `registry file ${file} is a symlink; refusing to follow it`, warnings };
-    }
-    return { kind: 'refused', error: `cannot open registry file ${file}: ${message(err)}`, warnings };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
+    if (code === 'ELOOP' || code === 'EMLINK') return { kind: 'refused', error: 'it is a symlink (not followed)' };
+    return { kind: 'refused', error: `cannot open it: ${message(err)}` };
   }
   try {
-    const st = await handle.stat();
-    const problem = ownershipProblem(st, file, 'file');
-    if (problem) return { kind: 'refused', error: problem, warnings };
-    if (!st.isFile()) return { kind: 'refused', error: `registry file ${file} is not a regular file`, warnings };
-    if (st.mode & 0o077) warnings.push(modeWarning('file', file, st.mode));
-    if (st.size > maxBytes) return { kind: 'oversized', size: st.size, warnings };
-
-    // Read at most maxBytes + 1 bytes: enough to notice a file that grew.
-    /** @type {Buffer[]} */
-    const chunks = [];
+    const st = fs.fstatSync(fd);
+    const owner = ownerProblem(st);
+    if (owner) return { kind: 'refused', error: owner };
+    if (!st.isFile()) return { kind: 'refused', error: 'it is not a regular file' };
+    if (st.size > maxBytes) return { kind: 'oversized', size: st.size };
+    // Never more than maxBytes + 1 bytes: enough to notice a file that grew meanwhile.
+    let buffer = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
     let total = 0;
-    const chunkSize = Math.min(Math.max(st.size + 1, 64 * 1024), maxBytes + 1);
     for (;;) {
-      const want = Math.min(chunkSize, maxBytes + 1 - total);
-      if (want <= 0) return { kind: 'oversized', size: total, warnings };
-      const chunk = Buffer.allocUnsafe(want);
-      const { bytesRead } = await handle.read(chunk, 0, want, total);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      total += bytesRead;
+      if (total === buffer.length) {
+        if (total > maxBytes) return { kind: 'oversized', size: total };
+        buffer = Buffer.concat([buffer, Buffer.alloc(Math.min(buffer.length, maxBytes + 1 - buffer.length))]);
+      }
+      const n = fs.readSync(fd, buffer, total, buffer.length - total, total);
+      if (n === 0) break;
+      total += n;
     }
-    if (total > maxBytes) return { kind: 'oversized', size: total, warnings };
-    return { kind: 'bytes', bytes: Buffer.concat(chunks, total), warnings };
+    return { kind: 'bytes', bytes: buffer.subarray(0, total) };
+  } catch (err) {
+    return { kind: 'refused', error: `cannot read it: ${message(err)}` };
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
+}
+
+/**
+ * Checks the registry directory before it is listed.
+ * @param {string} dir
+ * @returns {DirectoryCheck}
+ */
+export function checkDirectory(dir) {
+  let st;
+  try {
+    st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  } catch (err) {
+    if (errno(err) === 'ENOTDIR') return { kind: 'missing' };
+    return { kind: 'refused', error: `cannot inspect registry directory ${dir}: ${message(err)}` };
+  }
+  if (!st) return { kind: 'missing' };
+  if (st.isSymbolicLink()) return { kind: 'refused', error: `registry directory ${dir} is a symlink; refusing to follow it` };
+  const owner = ownerProblem(st);
+  if (owner) return { kind: 'refused', error: `registry directory ${dir}: ${owner}; refusing to read it` };
+  if (!st.isDirectory()) return { kind: 'refused', error: `registry directory ${dir} is not a directory` };
+  const mode = st.mode & 0o777;
+  const warning =
+    mode & 0o077
+      ? `registry directory ${dir} is open to the group or others (mode ${mode.toString(8).padStart(3, '0')}); it should be 700`
+      : null;
+  return { kind: 'ok', identity: `${st.dev}:${st.ino}`, warning };
 }
 
 /**
  * @param {fs.Stats} st
- * @param {string} where
- * @param {'file' | 'directory'} what
  * @returns {string | null}
  */
-function ownershipProblem(st, where, what) {
-  if (st.isSymbolicLink()) return `registry ${what} ${where} is a symlink; refusing to follow it`;
+function ownerProblem(st) {
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
-  if (uid !== null && st.uid !== uid) {
-    return `registry ${what} ${where} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to read it`;
-  }
+  if (uid !== null && st.uid !== uid) return `it belongs to uid ${st.uid}, not to this user (uid ${uid})`;
   return null;
-}
-
-/**
- * @param {'file' | 'directory'} what
- * @param {string} where
- * @param {number} mode
- */
-function modeWarning(what, where, mode) {
-  const octal = (mode & 0o777).toString(8).padStart(3, '0');
-  return `registry ${what} ${where} is open to the group or others (mode ${octal}); it should be ${what === 'file' ? '600' : '700'}`;
 }
 
 /** @param {unknown} err */
@@ -133,6 +125,6 @@ function errno(err) {
 }
 
 /** @param {unknown} err */
-function message(err) {
+export function message(err) {
   return err instanceof Error ? err.message : String(err);
 }

@@ -4,9 +4,10 @@
 // to every page on each change; `wsreg:registry-error` carries `{"error":"…"}`
 // while the registry cannot be read. A page whose listener is ready sends
 // `wsreg:get-servers` (optionally `{project, kind}`) and gets the current list
-// back, so it never misses the first one.
+// back, so it never misses the first one. Documents come from answer.js: built once
+// per change (Vite serialises the message once for all pages).
 
-import { documentFor } from './http.js';
+import { answerFor } from './answer.js';
 
 /**
  * @typedef {import('../index.js').RegistryState} RegistryState
@@ -48,8 +49,9 @@ export function attachHmr(hot, watcher, filter = {}) {
    * @param {ServerFilter[]} filters
    */
   const sendState = (target, state, filters) => {
-    if (state.error) target.send(ERROR_EVENT, { error: state.error });
-    else target.send(SERVERS_EVENT, documentFor(state, filters));
+    const answer = answerFor(state, filters);
+    if (answer.status === 200) target.send(SERVERS_EVENT, answer.document);
+    else target.send(ERROR_EVENT, { error: answer.error });
   };
   /** @param {RegistryState} state */
   const onChange = (state) => sendState(hot, state, [filter]);
@@ -64,10 +66,7 @@ export function attachHmr(hot, watcher, filter = {}) {
       project: typeof asked?.project === 'string' ? asked.project : null,
       kind: typeof asked?.kind === 'string' ? asked.kind : null,
     };
-    watcher.refresh().then(
-      (state) => sendState(client, state, [filter, requested]),
-      (err) => client.send(ERROR_EVENT, { error: String(err) }),
-    );
+    sendState(client, watcher.refresh(), [filter, requested]);
   };
   watcher.on('change', onChange);
   hot.on(REQUEST_EVENT, onRequest);

@@ -5,11 +5,12 @@
 //                                            on connect and on every change,
 //                                            a keep-alive comment every 15 s
 //
-// Errors are JSON `{"error":"…"}`. While the registry cannot be read (a
-// version this reader does not know, a refused symlink) GET answers 500 and
-// the stream sends an event `registry-error` instead of `servers`.
+// Errors are JSON `{"error":"…"}`. While the registry cannot be read (its
+// directory is a symlink, another user's, not a directory) GET answers 500 and
+// the stream sends an event `registry-error` instead of `servers`. Answers come
+// from answer.js: one serialisation per change, the same string to every stream.
 
-import { toDocument } from './registry.js';
+import { answerFor } from './answer.js';
 
 /**
  * @typedef {import('node:http').IncomingMessage} IncomingMessage
@@ -20,28 +21,6 @@ import { toDocument } from './registry.js';
  * @typedef {import('../index.js').RegistryRoutes} RegistryRoutes
  * @typedef {{ res: ServerResponse, filters: ServerFilter[], last: string, timer: NodeJS.Timeout }} StreamClient
  */
-
-/**
- * The event stream's frame for a state, as seen through some filters.
- * @param {RegistryState} state
- * @param {readonly ServerFilter[]} filters
- * @returns {string}
- */
-export function eventFor(state, filters) {
-  if (state.error) return `event: registry-error\ndata: ${JSON.stringify({ error: state.error })}\n\n`;
-  return `event: servers\ndata: ${JSON.stringify(documentFor(state, filters))}\n\n`;
-}
-
-/**
- * The API document for a state, as seen through some filters (all must match).
- * @param {RegistryState} state
- * @param {readonly ServerFilter[]} filters
- */
-export function documentFor(state, filters) {
-  let doc = toDocument(state.servers);
-  for (const f of filters) doc = toDocument(doc.servers, f);
-  return doc;
-}
 
 /**
  * Builds the connect-style middleware for the registry routes.
@@ -96,9 +75,8 @@ export function createRegistryRoutes(options) {
       }
       const filters = [baseFilter, filterFromQuery(url.searchParams)];
       if (pathname === route) {
-        const state = await watcher.refresh();
-        if (state.error) return sendJson(res, 500, { error: state.error }, req.method === 'HEAD');
-        return sendJson(res, 200, documentFor(state, filters), req.method === 'HEAD');
+        const answer = answerFor(watcher.refresh(), filters);
+        return sendText(res, answer.status, answer.body, req.method === 'HEAD');
       }
       return openStream(req, res, filters);
     } catch (err) {
@@ -115,7 +93,7 @@ export function createRegistryRoutes(options) {
    * @param {ServerResponse} res
    * @param {ServerFilter[]} filters
    */
-  async function openStream(req, res, filters) {
+  function openStream(req, res, filters) {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -135,10 +113,8 @@ export function createRegistryRoutes(options) {
     req.on('close', drop);
     res.on('close', drop);
     res.on('error', drop);
-    const state = await watcher.refresh();
-    if (res.destroyed || res.writableEnded) return drop();
     clients.add(client);
-    push(client, state);
+    push(client, watcher.refresh());
   }
 
   return {
@@ -162,7 +138,7 @@ export function createRegistryRoutes(options) {
  * @param {RegistryState} state
  */
 function push(client, state) {
-  const frame = eventFor(state, client.filters);
+  const { frame } = answerFor(state, client.filters);
   if (frame === client.last) return;
   client.last = frame;
   client.res.write(frame);
@@ -183,7 +159,16 @@ export function filterFromQuery(params) {
  * @param {boolean} [headOnly]
  */
 function sendJson(res, status, body, headOnly = false) {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body), headOnly);
+}
+
+/**
+ * @param {ServerResponse} res
+ * @param {number} status
+ * @param {string} text JSON
+ * @param {boolean} [headOnly]
+ */
+function sendText(res, status, text, headOnly = false) {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');

@@ -1,12 +1,11 @@
 // vite-plugin-wsreg: `wsreg(options)` serves the live wsreg registry in
 // `vite dev` and `vite preview`, and pushes every change to the page.
 
-import path from 'node:path';
 import { createAuthMiddleware, loadOrCreateToken } from './auth.js';
 import { createGuard } from './guard.js';
 import { attachHmr, clientHotChannel } from './hmr.js';
 import { createRegistryRoutes } from './http.js';
-import { defaultRegistryPath } from './file.js';
+import { registryLocation } from './location.js';
 import { RegistryWatcher } from './watch.js';
 
 export * from './registry.js';
@@ -47,15 +46,6 @@ export default function wsreg(options = {}) {
 export { wsreg };
 
 /**
- * The registry file the plugin reads: the `registry` option, else
- * `WSREG_REGISTRY`, else `~/.peer-plan/servers.json`.
- * @param {WsregOptions} [options]
- */
-export function resolveRegistryPath(options = {}) {
-  return options.registry ? path.resolve(options.registry) : defaultRegistryPath();
-}
-
-/**
  * @param {ViteDevServer | PreviewServer} server
  * @param {WsregOptions} options
  * @param {'dev' | 'preview'} mode
@@ -64,7 +54,7 @@ function mount(server, options, mode) {
   const { logger } = server.config;
   const http = mode === 'dev' ? server.config.server : server.config.preview;
   if (options.auth === 'token') {
-    const token = loadOrCreateToken(resolveRegistryPath(options));
+    const token = loadOrCreateToken(registryLocation(options.registry).dir);
     server.middlewares.use(createAuthMiddleware(token));
     server.httpServer?.once('listening', () => {
       const address = /** @type {import('node:net').AddressInfo} */ (server.httpServer?.address());
@@ -73,7 +63,7 @@ function mount(server, options, mode) {
   }
   const filter = { project: options.project ?? null, kind: options.kind ?? null };
   const watcher = new RegistryWatcher({
-    file: resolveRegistryPath(options),
+    registry: options.registry,
     debounceMs: options.debounceMs,
     recheckMs: options.recheckMs,
     context: options.context,
@@ -94,7 +84,7 @@ function mount(server, options, mode) {
     const hot = clientHotChannel(/** @type {ViteDevServer} */ (server));
     if (hot) detachHmr = attachHmr(hot, watcher, filter);
   }
-  watcher.start().catch((/** @type {unknown} */ err) => logger.error(`[wsreg] cannot read the registry: ${String(err)}`));
+  watcher.start();
 
   const stop = () => {
     detachHmr();

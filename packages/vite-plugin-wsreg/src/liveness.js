@@ -135,3 +135,15 @@ export function memoizeProcessTable(table) {
     },
   };
 }
+
+/**
+ * Whether a live entry can die without any file changing, so that only a re-check of
+ * liveness can notice: a process on this host (a SIGKILLed server leaves its file
+ * behind) or a lease (it expires with the clock). Another host's entry without a
+ * lease stays live until its file changes.
+ * @param {ServerEntry} entry
+ * @param {LivenessContext} ctx
+ */
+export function mayEndUnseen(entry, ctx) {
+  return entry.ttlSecs !== null || entry.host === null || entry.host === ctx.hostname;
+}

@@ -1,14 +1,17 @@
-// The registry document, version 1 (docs/registry-format.md): parsing the file's
-// bytes and validating each entry on its own. Liveness is not decided here.
+// Registry entries (docs/registry-format.md, "One entry, one file"): validating one
+// entry into its canonical form, decoding JSON bytes strictly (no lossy UTF-8, no lone
+// surrogates), and parsing the legacy file (version 1 and the prototype), whose
+// elements are validated each on its own. Liveness is not decided here.
 
 import { formatTimestamp, parseStartedAt, parseTimestamp } from './time.js';
 
-/** A file larger than this is not read at all: it counts as corrupt. */
-export const MAX_FILE_BYTES = 16 * 1024 * 1024;
-/** More entries than this make the whole file corrupt. */
+/** A legacy file larger than this is not read at all: it counts as corrupt. */
+export const MAX_LEGACY_FILE_BYTES = 16 * 1024 * 1024;
+/** More entries than this make the whole legacy file corrupt. */
 export const MAX_ENTRIES = 65536;
 
-const ID = /^[A-Za-z0-9._~-]{1,128}$/;
+/** 1–128 bytes, not starting with `.` (a name starting with `.` is no entry file). */
+const ID = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$/;
 const KIND = /^[a-z][a-z0-9-]{0,31}$/;
 const WHITESPACE_ONLY = /^[ \t\r\n]*$/;
 const MAX_PID = 4194304;
@@ -21,9 +24,20 @@ const MAX_META_BYTES = 4096;
  */
 
 /**
- * Parses the bytes of a registry file. Lenient per entry, strict on the whole:
- * missing/empty → no servers; not UTF-8, not JSON, too big or not an object →
- * corrupt; a version other than 1 → unsupported; invalid entries are skipped
+ * Decodes JSON bytes strictly: not UTF-8, not JSON or a lone surrogate is an error.
+ * @param {Uint8Array} bytes
+ * @returns {{ value: unknown } | { error: string }}
+ */
+export function decodeJson(bytes) {
+  const text = decodeUtf8(bytes);
+  if (text === null) return { error: 'not UTF-8' };
+  return parseJsonText(text);
+}
+
+/**
+ * Parses the bytes of the legacy file. Lenient per entry, strict on the whole:
+ * missing/empty → no servers; not UTF-8, not JSON, too big, not an object or a
+ * version other than 1 → corrupt (no entries from it); invalid entries are skipped
  * with a warning naming their index and id.
  *
  * @param {Uint8Array | null} bytes the file's content, null when it does not exist
@@ -31,37 +45,20 @@ const MAX_META_BYTES = 4096;
  */
 export function parseRegistry(bytes) {
   if (bytes === null) return { status: 'ok', format: 'missing', entries: [], warnings: [] };
-  if (bytes.byteLength > MAX_FILE_BYTES) {
-    return corrupt(`file is ${bytes.byteLength} bytes, over the limit of ${MAX_FILE_BYTES}`);
+  if (bytes.byteLength > MAX_LEGACY_FILE_BYTES) {
+    return corrupt(`file is ${bytes.byteLength} bytes, over the limit of ${MAX_LEGACY_FILE_BYTES}`);
   }
-  let text;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    return corrupt('not UTF-8');
-  }
+  const text = decodeUtf8(bytes);
+  if (text === null) return corrupt('not UTF-8');
   if (WHITESPACE_ONLY.test(text)) return { status: 'ok', format: 'empty', entries: [], warnings: [] };
-
-  /** @type {unknown} */
-  let doc;
-  try {
-    doc = JSON.parse(text, rejectLoneSurrogates);
-  } catch (err) {
-    return corrupt(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!isPlainObject(doc)) {
-    return corrupt(`not a JSON object (${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : typeof doc})`);
-  }
+  const parsed = parseJsonText(text);
+  if ('error' in parsed) return corrupt(parsed.error);
+  const doc = parsed.value;
+  if (!isPlainObject(doc)) return corrupt(`not a JSON object (${describeType(doc)})`);
   /** @type {'v1' | 'prototype'} */
   let format = 'prototype';
   if (Object.hasOwn(doc, 'version')) {
-    if (doc.version !== 1) {
-      return {
-        status: 'unsupported-version',
-        version: doc.version,
-        error: `unsupported registry version ${JSON.stringify(doc.version)} (this reader knows version 1)`,
-      };
-    }
+    if (doc.version !== 1) return corrupt(`unsupported version ${JSON.stringify(doc.version)} (a legacy file is version 1)`);
     format = 'v1';
   }
   if (!Object.hasOwn(doc, 'servers')) return { status: 'ok', format, entries: [], warnings: [] };
@@ -105,7 +102,7 @@ export function validateEntry(raw) {
 
   const id = e.id;
   if (typeof id !== 'string') return { error: '"id" is missing or not a string' };
-  if (!ID.test(id)) return { error: '"id" must be 1–128 bytes of A-Z a-z 0-9 - _ . ~' };
+  if (!ID.test(id)) return { error: '"id" must be 1–128 bytes of A-Z a-z 0-9 - _ . ~, not starting with .' };
 
   let kind = 'unknown';
   if (e.kind !== undefined && e.kind !== null) {
@@ -230,7 +227,7 @@ function isIntegerIn(v, min, max) {
  * @param {unknown} v
  * @returns {v is Record<string, unknown>}
  */
-function isPlainObject(v) {
+export function isPlainObject(v) {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -243,6 +240,38 @@ function utf8Length(s) {
 function describeId(raw) {
   if (isPlainObject(raw) && typeof raw.id === 'string') return ` (id ${JSON.stringify(raw.id.slice(0, 140))})`;
   return '';
+}
+
+/**
+ * What a JSON value is, for messages.
+ * @param {unknown} v
+ */
+export function describeType(v) {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/**
+ * @param {Uint8Array} bytes
+ * @returns {string | null}
+ */
+function decodeUtf8(bytes) {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {string} text
+ * @returns {{ value: unknown } | { error: string }}
+ */
+function parseJsonText(text) {
+  try {
+    return { value: JSON.parse(text, rejectLoneSurrogates) };
+  } catch (err) {
+    return { error: `not JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 /** @param {string} reason @returns {ParseResult} */

@@ -1,22 +1,21 @@
-// The registry reader: file → parsed entries → live entries → API document.
-//
-// Every input that differs between machines (process table, clock, hostname)
-// is injectable, so that the shared test vectors run deterministically.
+// The reader: from what the registry holds to the live servers (docs/registry-format.md,
+// "Reading", "Output is canonical" and "Liveness"), plus the filters of the API. The
+// one-shot `readRegistry` is what `wsreg list` does; the watcher (watch.js) keeps a
+// RegistryCache between reads instead and calls `stateOf` on each change.
 
 import os from 'node:os';
-import { readRegistryFile } from './file.js';
+import { RegistryCache } from './cache.js';
 import { liveness, memoizeProcessTable, systemProcessTable } from './liveness.js';
-import { parseRegistry } from './model.js';
+import { registryLocation } from './location.js';
 
-export { defaultRegistryPath, readRegistryFile } from './file.js';
-export { liveness, parseProcStat, processTableFromMap, systemProcessTable } from './liveness.js';
-export { MAX_ENTRIES, MAX_FILE_BYTES, parseRegistry, validateEntry } from './model.js';
+export { MAX_ENTRY_FILE_BYTES, isEntryFileName, parseEntryFile } from './entry-file.js';
+export { liveness, mayEndUnseen, parseProcStat, processTableFromMap, systemProcessTable } from './liveness.js';
+export { registryLocation } from './location.js';
+export { MAX_ENTRIES, MAX_LEGACY_FILE_BYTES, parseRegistry, validateEntry } from './model.js';
 export { formatTimestamp, parseTimestamp } from './time.js';
 
 /**
  * @typedef {import('../index.js').ServerEntry} ServerEntry
- * @typedef {import('../index.js').ParseResult} ParseResult
- * @typedef {import('../index.js').FileRead} FileRead
  * @typedef {import('../index.js').LivenessContext} LivenessContext
  * @typedef {import('../index.js').ReaderContext} ReaderContext
  * @typedef {import('../index.js').RegistryState} RegistryState
@@ -38,80 +37,35 @@ export function resolveContext(ctx = {}) {
 }
 
 /**
- * Applies liveness to a parse result.
- * @param {ParseResult} parsed
- * @param {ReaderContext} [ctx]
+ * Applies liveness to what a cache holds.
+ * @param {RegistryCache} cache
+ * @param {LivenessContext} live
  * @returns {RegistryState}
  */
-export function evaluateRegistry(parsed, ctx) {
-  if (parsed.status === 'unsupported-version') {
-    return { servers: [], dead: [], error: parsed.error, errorCode: 'unsupported-version', warnings: [] };
-  }
-  if (parsed.status === 'corrupt') {
-    return {
-      servers: [],
-      dead: [],
-      error: null,
-      errorCode: null,
-      warnings: [`registry is corrupt (${parsed.reason}); showing no servers`],
-    };
-  }
-  const live = resolveContext(ctx);
+export function stateOf(cache, live) {
+  if (cache.error) return { servers: [], dead: [], error: cache.error, warnings: cache.warnings() };
   /** @type {ServerEntry[]} */
   const servers = [];
   /** @type {{ entry: ServerEntry, reason: string }[]} */
   const dead = [];
-  for (const entry of parsed.entries) {
+  for (const entry of cache.entries()) {
     const verdict = liveness(entry, live);
     if (verdict.live) servers.push(entry);
     else dead.push({ entry, reason: verdict.reason });
   }
-  return { servers, dead, error: null, errorCode: null, warnings: parsed.warnings };
+  return { servers, dead, error: null, warnings: cache.warnings() };
 }
 
 /**
- * Reads the live servers from a registry file's bytes (null: no file).
- * This is the whole reader minus the file system: what the vectors test.
- * @param {Uint8Array | null} bytes
+ * Reads the registry once and returns its live servers.
+ * @param {string | null} [registry] a directory, or a legacy `….json` path (see registryLocation)
  * @param {ReaderContext} [ctx]
  * @returns {RegistryState}
  */
-export function readLiveServers(bytes, ctx) {
-  return evaluateRegistry(parseRegistry(bytes), ctx);
-}
-
-/**
- * Turns the outcome of reading the file into a parse result.
- * @param {FileRead} read
- * @returns {ParseResult}
- */
-export function parseFileRead(read) {
-  switch (read.kind) {
-    case 'missing':
-      return parseRegistry(null);
-    case 'bytes':
-      return parseRegistry(read.bytes);
-    case 'oversized':
-      return { status: 'corrupt', reason: `file is ${read.size} bytes or more, over the limit of 16 MiB` };
-    case 'refused':
-      return { status: 'corrupt', reason: read.error };
-  }
-}
-
-/**
- * Reads the registry file at `file` and returns its live servers.
- * A refused file (symlink, another user's) yields no servers and an error.
- * @param {string} file
- * @param {ReaderContext} [ctx]
- * @returns {Promise<RegistryState>}
- */
-export async function readRegistry(file, ctx) {
-  const read = await readRegistryFile(file);
-  if (read.kind === 'refused') {
-    return { servers: [], dead: [], error: read.error, errorCode: 'refused', warnings: read.warnings };
-  }
-  const state = evaluateRegistry(parseFileRead(read), ctx);
-  return { ...state, warnings: [...read.warnings, ...state.warnings] };
+export function readRegistry(registry, ctx) {
+  const cache = new RegistryCache(registryLocation(registry));
+  cache.scan();
+  return stateOf(cache, resolveContext(ctx));
 }
 
 /**
@@ -126,11 +80,11 @@ export function filterServers(servers, filter = {}) {
 }
 
 /**
- * The API document: `{"version":1,"servers":[…]}`.
+ * The API document `{"version":1,"servers":[…]}` for servers seen through filters (all must match).
  * @param {readonly ServerEntry[]} servers
- * @param {ServerFilter} [filter]
+ * @param {readonly ServerFilter[]} [filters]
  * @returns {RegistryDocument}
  */
-export function toDocument(servers, filter) {
-  return { version: 1, servers: filterServers(servers, filter) };
+export function toDocument(servers, filters = []) {
+  return { version: 1, servers: filters.reduce((list, f) => filterServers(list, f), [...servers]) };
 }

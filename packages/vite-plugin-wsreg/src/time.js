@@ -1,4 +1,4 @@
-// Timestamps of the registry file (docs/registry-format.md, "Timestamps").
+// Timestamps of registry entries (docs/registry-format.md, "One entry, one file").
 //
 // Accepted: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, UTC only, uppercase `T` and `Z`,
 // a real calendar date, 1 to 9 fraction digits. Output: always milliseconds,

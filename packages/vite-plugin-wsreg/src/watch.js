@@ -1,90 +1,95 @@
-// Watching the registry: push, not poll.
+// Watching the registry: push, not poll; idle is free (DESIGN.md, principle 4).
 //
-// Writers replace servers.json by rename, so the *directory* is watched (a
-// watch on the file itself would follow the old, unlinked inode). Events are
-// debounced by a few ms. A slower re-check (500 ms) catches what no file event
-// announces: a server killed with SIGKILL leaves its entry behind, and only
-// liveness says it is gone. The file is re-read only when its identity
-// (inode, size, mtime, ctime) changed; liveness is re-evaluated every time.
+// Two fs.watch watches (inotify on Linux, whose mask in Node holds no open or access
+// events: reading the registry wakes nobody, and nobody's reads wake this):
+// - the registry directory: an event names one file, and only that file is looked at
+//   again (an lstat, and a parse only if its identity changed), so one change costs
+//   one file's parse whatever the number of entries;
+// - the directory's parent, for the two names that matter there: the directory (it
+//   appeared, went or was replaced: watch it anew and list it) and the legacy file.
+//   While the parent does not exist either, the nearest existing ancestor is watched
+//   for the next name on the way down instead.
+// Events are batched for `debounceMs` (a timer started by the first event, not
+// restarted by later ones, so a stream of events cannot starve the update).
+//
+// Exits that touch no file (a SIGKILLed server leaves its file behind) and leases
+// that run out are seen by a liveness re-check every `recheckMs`: Node has no pidfd to
+// be told. That timer runs only while some live entry can end so (mayEndUnseen: a
+// process on this host, a lease), and it re-checks liveness only: no listing, no file
+// read. While nothing is registered, nothing runs at all.
 
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readRegistryFile } from './file.js';
-import { evaluateRegistry, parseFileRead } from './registry.js';
+import { RegistryCache } from './cache.js';
+import { isEntryFileName } from './entry-file.js';
+import { message } from './file.js';
+import { mayEndUnseen } from './liveness.js';
+import { registryLocation } from './location.js';
+import { resolveContext, stateOf } from './registry.js';
 
 /**
  * @typedef {import('../index.js').RegistryState} RegistryState
- * @typedef {import('../index.js').ParseResult} ParseResult
  * @typedef {import('../index.js').ReaderContext} ReaderContext
  * @typedef {import('../index.js').RegistryWatcherOptions} RegistryWatcherOptions
+ * @typedef {import('../index.js').ServerEntry} ServerEntry
  */
 
 /**
- * Emits `change` (with the new {@link RegistryState}) whenever the list of
- * live servers, or the reader's error, changes; `warning` (a string) once for
- * each new warning.
+ * Emits `change` (with the new {@link RegistryState}) whenever the list of live
+ * servers, or the reader's error, changes; `warning` (a string) once for each new
+ * warning.
  */
 export class RegistryWatcher extends EventEmitter {
-  /** @param {RegistryWatcherOptions} options */
-  constructor(options) {
+  /** @param {RegistryWatcherOptions} [options] */
+  constructor(options = {}) {
     super();
-    this.file = path.resolve(options.file);
-    this.dir = path.dirname(this.file);
-    this.base = path.basename(this.file);
+    this.location = registryLocation(options.registry);
     this.debounceMs = options.debounceMs ?? 5;
     this.recheckMs = options.recheckMs ?? 500;
     /** @type {ReaderContext} */
     this.context = options.context ?? {};
+    this.cache = new RegistryCache(this.location);
     /** @type {RegistryState} */
-    this.state = { servers: [], dead: [], error: null, errorCode: null, warnings: [] };
-    /** @type {ParseResult | null} */
-    this.parsed = null;
-    /** @type {import('../index.js').FileRead['kind'] | null} */
-    this.readKind = null;
-    /** @type {string | null} */
-    this.readError = null;
-    /** @type {string[]} */
-    this.fileWarnings = [];
-    this.identity = '';
-    this.fingerprint = '';
+    this.state = { servers: [], dead: [], error: null, warnings: [] };
+    /** The cache generation whose warnings were announced. */
+    this.announced = -1;
     /** @type {Set<string>} */
     this.warned = new Set();
     /** @type {fs.FSWatcher | null} */
-    this.fsWatcher = null;
-    /** Identity (dev:ino:birth time) of the directory being watched. */
-    this.watchedDir = '';
+    this.directoryWatch = null;
+    /** Identity of the watched directory ('' when there is none). */
+    this.directoryId = '';
+    /** @type {fs.FSWatcher | null} */
+    this.ancestorWatch = null;
+    this.ancestor = '';
+    this.ancestorId = '';
+    /** Entry file names named by events since the last update. */
+    /** @type {Set<string>} */
+    this.pendingNames = new Set();
+    this.pendingLegacy = false;
+    this.pendingScan = false;
     /** @type {NodeJS.Timeout | null} */
     this.debounceTimer = null;
+    /** Set only while some live entry may end unseen by any file event. */
     /** @type {NodeJS.Timeout | null} */
-    this.recheckTimer = null;
-    /** @type {Promise<RegistryState> | null} */
-    this.running = null;
-    /** @type {Promise<RegistryState> | null} */
-    this.queued = null;
-    this.forceRead = true;
+    this.livenessTimer = null;
+    this.started = false;
     this.closed = false;
-    /** @type {Promise<RegistryState> | null} */
-    this.readyPromise = null;
   }
 
   /**
-   * Starts watching; resolves once the first read is done.
-   * @returns {Promise<RegistryState>}
+   * Starts watching and reads the registry (once; later calls return the current state).
+   * @returns {RegistryState}
    */
   start() {
-    if (!this.readyPromise) {
-      this.watchDirectory();
-      this.recheckTimer = setInterval(() => {
-        // Watch again if the directory appeared, or was replaced (a watch
-        // follows the inode it was set on, not the path).
-        if (!this.fsWatcher || this.directoryIdentity() !== this.watchedDir) this.watchDirectory();
-        void this.refresh();
-      }, this.recheckMs);
-      this.recheckTimer.unref();
-      this.readyPromise = this.refresh();
+    if (!this.started && !this.closed) {
+      this.started = true;
+      this.watchPaths(); // before the listing, so that no change falls between the two
+      this.cache.scan();
+      this.update();
     }
-    return this.readyPromise;
+    return this.state;
   }
 
   /** The state of the last evaluation. */
@@ -93,151 +98,196 @@ export class RegistryWatcher extends EventEmitter {
   }
 
   /**
-   * Re-reads (if the file changed) and re-evaluates liveness now. Calls made
-   * while one runs share one more run after it.
-   * @param {{ force?: boolean }} [options] force: re-read even if unchanged
-   * @returns {Promise<RegistryState>}
+   * Applies the events not yet applied and re-checks liveness now (what a request
+   * does, so that it never answers with a server that just died).
+   * @returns {RegistryState}
    */
-  refresh(options = {}) {
-    if (options.force) this.forceRead = true;
-    if (this.running) {
-      this.queued ??= this.running.then(() => {
-        this.queued = null;
-        return this.refresh();
-      });
-      return this.queued;
-    }
-    this.running = this.evaluate().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+  refresh() {
+    if (!this.started) return this.start();
+    this.flush();
+    return this.state;
   }
 
   /** Stops watching; no event is emitted after this. */
   close() {
     this.closed = true;
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    if (this.recheckTimer) clearInterval(this.recheckTimer);
-    this.fsWatcher?.close();
-    this.fsWatcher = null;
+    this.setLivenessTimer(false);
+    this.directoryWatch?.close();
+    this.ancestorWatch?.close();
+    this.directoryWatch = null;
+    this.ancestorWatch = null;
     this.removeAllListeners('change');
   }
 
-  /** @private */
-  directoryIdentity() {
-    try {
-      // The inode number of a deleted directory is soon reused: birth time too.
-      const st = fs.statSync(this.dir);
-      return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
-    } catch {
-      return '';
+  /**
+   * Watches the nearest existing ancestor and the directory, anew where either was
+   * replaced (a watch follows the inode it was set on, not the path).
+   * @private
+   */
+  watchPaths() {
+    const { dir } = this.location;
+    let ancestor = path.dirname(dir);
+    while (!directoryIdentity(ancestor) && path.dirname(ancestor) !== ancestor) ancestor = path.dirname(ancestor);
+    const ancestorId = directoryIdentity(ancestor);
+    if (ancestor !== this.ancestor || ancestorId !== this.ancestorId || !this.ancestorWatch) {
+      this.ancestorWatch?.close();
+      this.ancestor = ancestor;
+      this.ancestorId = ancestorId;
+      this.ancestorWatch = this.watch(ancestor, (name) => this.onAncestorEvent(name));
+    }
+    const directoryId = directoryIdentity(dir);
+    if (directoryId !== this.directoryId || !this.directoryWatch) {
+      this.directoryWatch?.close();
+      this.directoryId = directoryId;
+      this.directoryWatch = directoryId ? this.watch(dir, (name) => this.onDirectoryEvent(name)) : null;
     }
   }
 
-  /** @private */
-  watchDirectory() {
-    if (this.closed) return;
-    this.fsWatcher?.close();
-    this.fsWatcher = null;
-    this.watchedDir = this.directoryIdentity();
-    if (!this.watchedDir) return;
+  /**
+   * @private
+   * @param {string} target
+   * @param {(name: string | null) => void} onName
+   * @returns {fs.FSWatcher | null}
+   */
+  watch(target, onName) {
     try {
-      const watcher = fs.watch(this.dir, { persistent: false }, (_event, filename) => {
-        if (filename == null || filename.toString() === this.base) this.schedule();
-      });
+      const watcher = fs.watch(target, { persistent: false }, (_event, name) => onName(name == null ? null : String(name)));
       watcher.on('error', () => {
-        // The directory went away (or the watch broke): the re-check timer
-        // keeps the list right and tries to watch again.
+        // The directory went (or the watch broke): look again, which watches anew.
         watcher.close();
-        if (this.fsWatcher === watcher) this.fsWatcher = null;
-        this.schedule();
+        if (this.directoryWatch === watcher) this.directoryWatch = null;
+        if (this.ancestorWatch === watcher) this.ancestorWatch = null;
+        this.schedule('scan');
       });
-      this.fsWatcher = watcher;
-      // The directory may have appeared (or been replaced) since the last read.
-      this.forceRead = true;
-    } catch {
-      this.fsWatcher = null; // no directory yet: retried by the re-check timer
+      return watcher;
+    } catch (err) {
+      // Gone in between (the ancestor's watch tells when it is back), or no inotify
+      // watch left: say so, the list then changes only on requests.
+      const code = /** @type {NodeJS.ErrnoException} */ (err).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.emit('warning', `cannot watch ${target}: ${message(err)}`);
+      return null;
     }
   }
 
-  /** @private */
-  schedule() {
+  /**
+   * @private
+   * @param {string | null} name
+   */
+  onDirectoryEvent(name) {
+    if (name === null) this.schedule('scan');
+    else if (isEntryFileName(name)) this.schedule(name);
+  }
+
+  /**
+   * @private
+   * @param {string | null} name
+   */
+  onAncestorEvent(name) {
+    const { dir, legacyFile } = this.location;
+    const next = path.relative(this.ancestor, dir).split(path.sep)[0];
+    if (name !== null && name === path.basename(legacyFile) && this.ancestor === path.dirname(dir)) this.schedule('legacy');
+    else if (name === null || name === next || directoryIdentity(this.ancestor) !== this.ancestorId) this.schedule('scan');
+  }
+
+  /**
+   * Notes what to look at again, and starts the batch timer if it is not running.
+   * @private
+   * @param {string} what an entry file name, or 'scan' / 'legacy' (neither ends in .json)
+   */
+  schedule(what) {
     if (this.closed) return;
-    this.forceRead = true;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = null;
-      void this.refresh();
-    }, this.debounceMs);
+    if (what === 'scan') this.pendingScan = true;
+    else if (what === 'legacy') this.pendingLegacy = true;
+    else this.pendingNames.add(what);
+    if (this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => this.flush(), this.debounceMs);
     this.debounceTimer.unref();
   }
 
-  /**
-   * @private
-   * @returns {Promise<RegistryState>}
-   */
-  async evaluate() {
-    const identity = await this.fileIdentity();
-    if (this.forceRead || identity !== this.identity || this.parsed === null) {
-      this.forceRead = false;
-      this.identity = identity;
-      const read = await readRegistryFile(this.file);
-      this.readKind = read.kind;
-      this.readError = read.kind === 'refused' ? read.error : null;
-      this.fileWarnings = read.warnings;
-      this.parsed = parseFileRead(read);
-    }
-
-    /** @type {RegistryState} */
-    let state;
-    if (this.readKind === 'refused' && this.readError) {
-      state = { servers: [], dead: [], error: this.readError, errorCode: 'refused', warnings: this.fileWarnings };
+  /** @private */
+  flush() {
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer = null;
+    if (this.closed) return;
+    if (this.pendingScan) {
+      this.watchPaths();
+      this.cache.scan();
     } else {
-      const evaluated = evaluateRegistry(/** @type {ParseResult} */ (this.parsed), this.context);
-      state = { ...evaluated, warnings: [...this.fileWarnings, ...evaluated.warnings] };
+      for (const name of this.pendingNames) this.cache.updateEntryFile(name);
+      if (this.pendingLegacy) this.cache.updateLegacyFile();
     }
-    this.publish(state);
-    return this.state;
+    this.pendingNames.clear();
+    this.pendingLegacy = false;
+    this.pendingScan = false;
+    this.update();
   }
 
   /**
+   * Re-checks liveness over what the cache holds (no file system access but /proc)
+   * and publishes the outcome.
+   * @private
+   */
+  update() {
+    if (this.closed) return;
+    const live = resolveContext(this.context);
+    const next = stateOf(this.cache, live);
+    const changed = next.error !== this.state.error || !sameEntries(next.servers, this.state.servers);
+    // Keep the state object while nothing changed: answers built for it stay valid.
+    if (changed || this.cache.generation !== this.announced) this.state = next;
+    if (this.cache.generation !== this.announced) {
+      this.announced = this.cache.generation;
+      this.announceWarnings(next);
+    }
+    this.setLivenessTimer(next.servers.some((entry) => mayEndUnseen(entry, live)));
+    if (changed) this.emit('change', next);
+  }
+
+  /**
+   * Emits each warning (and the error) not announced before; one that went away and
+   * comes back is announced again.
    * @private
    * @param {RegistryState} state
    */
-  publish(state) {
-    if (this.closed) return;
-    for (const w of state.warnings) {
-      if (!this.warned.has(w)) {
-        this.warned.add(w);
-        this.emit('warning', w);
-      }
-    }
-    if (state.error && !this.warned.has(state.error)) {
-      this.warned.add(state.error);
-      this.emit('warning', state.error);
-    }
-    // Warnings that went away may come back later and deserve a new line.
-    for (const w of this.warned) {
-      if (!state.warnings.includes(w) && state.error !== w) this.warned.delete(w);
-    }
-    const fingerprint = JSON.stringify([state.error, state.servers]);
-    this.state = state;
-    if (fingerprint !== this.fingerprint) {
-      this.fingerprint = fingerprint;
-      this.emit('change', state);
-    }
+  announceWarnings(state) {
+    const current = new Set(state.error ? [...state.warnings, state.error] : state.warnings);
+    for (const w of current) if (!this.warned.has(w)) this.emit('warning', w);
+    this.warned = current;
   }
 
   /**
    * @private
-   * @returns {Promise<string>}
+   * @param {boolean} needed
    */
-  async fileIdentity() {
-    try {
-      const st = await fs.promises.lstat(this.file, { bigint: true });
-      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
-    } catch (err) {
-      return `missing:${/** @type {NodeJS.ErrnoException} */ (err).code}`;
+  setLivenessTimer(needed) {
+    if (needed && !this.livenessTimer && !this.closed) {
+      this.livenessTimer = setInterval(() => this.update(), this.recheckMs);
+      this.livenessTimer.unref();
+    } else if (!needed && this.livenessTimer) {
+      clearInterval(this.livenessTimer);
+      this.livenessTimer = null;
     }
   }
+}
+
+/**
+ * Identity of a real directory at `p` ('' if none, or a symlink: that is not watched).
+ * The inode number of a removed directory is soon reused: the birth time tells them apart.
+ * @param {string} p
+ */
+function directoryIdentity(p) {
+  try {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    return st?.isDirectory() ? `${st.dev}:${st.ino}:${st.birthtimeMs}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * @param {readonly ServerEntry[]} a
+ * @param {readonly ServerEntry[]} b
+ */
+function sameEntries(a, b) {
+  return a.length === b.length && a.every((entry, i) => entry === b[i]);
 }

@@ -1,4 +1,5 @@
-// Token auth in real Vite servers (`wsreg({ auth: 'token' })`): the shared token file,
+// Token auth in real Vite servers (`wsreg({ auth: 'token' })`): the shared token file
+// (beside the registry directory, in its parent),
 // 401 without the token, the tokenised link turned into an HttpOnly cookie, and the
 // same token as `wsreg serve --auth token` would use.
 
@@ -15,7 +16,7 @@ for (const mode of /** @type {const} */ (['dev', 'preview'])) {
   describe(`vite ${mode} with auth: 'token'`, () => {
     const site = makeSite();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-auth-'));
-    const registry = path.join(dir, 'reg', 'servers.json');
+    const registry = path.join(dir, 'reg', 'servers');
     /** @type {import('./helpers/vite-servers.js').Started} */
     let server;
     before(async () => {
@@ -68,7 +69,7 @@ test('tokens are compared whole', () => {
 
 test('an exposed token file is refused', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-auth-'));
-  const registry = path.join(dir, 'servers.json');
+  const registry = path.join(dir, 'servers');
   try {
     loadOrCreateToken(registry);
     fs.chmodSync(path.join(dir, 'auth-token'), 0o644);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { ownEntry, setServers, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const majors = [
@@ -19,23 +19,26 @@ const majors = [
 for (const major of majors) {
   describe(`${major.name}`, () => {
     const site = makeSite();
-    const { dir, file } = tempRegistry(`wsreg-${major.name}-`);
-    const entries = [ownEntry({ id: 'a', port: 43001 }), ownEntry({ id: 'b', kind: 'yjs', port: 43002 })];
+    const reg = tempRegistry(`wsreg-${major.name}-`);
+    const entries = [
+      ownEntry({ id: 'a', port: 43001, startedAt: '2026-01-01T00:00:01Z' }),
+      ownEntry({ id: 'b', kind: 'yjs', port: 43002, startedAt: '2026-01-01T00:00:02Z' }),
+    ];
     /** @type {any} */
     let vite;
     before(async () => {
       vite = await major.load();
-      writeRegistryAtomic(file, { version: 1, servers: entries });
+      setServers(reg.dir, entries);
     });
     after(() => {
       fs.rmSync(site, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(reg.root, { recursive: true, force: true });
     });
 
     for (const mode of /** @type {const} */ (['dev', 'preview'])) {
       test(`${mode}: GET, filters, guard, SSE push (Vite ${major.name})`, async () => {
-        writeRegistryAtomic(file, { version: 1, servers: entries });
-        const s = await startVite(mode, { root: site, plugin: { registry: file } }, vite);
+        setServers(reg.dir, entries);
+        const s = await startVite(mode, { root: site, plugin: { registry: reg.dir } }, vite);
         try {
           const res = await request(`${s.url}/api/registry?kind=yjs`);
           assert.equal(res.status, 200);
@@ -47,7 +50,7 @@ for (const major of majors) {
           const stream = await openEventStream(`${s.url}/api/registry/events`);
           try {
             assert.equal(JSON.parse((await stream.next()).data).servers.length, 2);
-            writeRegistryAtomic(file, { version: 1, servers: entries.slice(1) });
+            setServers(reg.dir, entries.slice(1));
             assert.equal(JSON.parse((await stream.next({ timeoutMs: 3000 })).data).servers.length, 1);
           } finally {
             stream.close();
@@ -59,31 +62,44 @@ for (const major of majors) {
     }
 
     test(`dev: HMR wsreg:get-servers → wsreg:servers, and pushes (Vite ${major.name})`, async () => {
-      writeRegistryAtomic(file, { version: 1, servers: entries });
-      const s = await startVite('dev', { root: site, plugin: { registry: file } }, vite);
+      setServers(reg.dir, entries);
+      const s = await startVite('dev', { root: site, plugin: { registry: reg.dir } }, vite);
       try {
         const token = /** @type {any} */ (s.dev?.config).webSocketToken ?? '';
         const ws = new WebSocket(`ws://127.0.0.1:${s.port}/?token=${encodeURIComponent(token)}`, 'vite-hmr');
-        /** @type {any[]} */
+        /** @type {string[]} ids of each wsreg:servers event received */
         const got = [];
+        /** @type {(() => void) | null} */
+        let wake = null;
         ws.on('message', (d) => {
           const m = JSON.parse(d.toString());
-          if (m.type === 'custom' && m.event === 'wsreg:servers') got.push(m.data);
+          if (m.type !== 'custom' || m.event !== 'wsreg:servers') return;
+          got.push(JSON.stringify(m.data.servers.map((/** @type {any} */ x) => x.id)));
+          wake?.();
         });
         await new Promise((resolve, reject) => {
           ws.once('open', resolve);
           ws.once('error', reject);
         });
         ws.send(JSON.stringify({ type: 'custom', event: 'wsreg:get-servers', data: {} }));
-        /** @param {string[]} want the ids of a wsreg:servers event still to come */
-        const until = async (want) => {
-          const t = Date.now();
-          const seen = () => got.some((d) => JSON.stringify(d.servers.map((/** @type {any} */ x) => x.id)) === JSON.stringify(want));
-          while (!seen() && Date.now() - t < 3000) await new Promise((r) => setTimeout(r, 10));
-          assert.ok(seen(), `no wsreg:servers with ${want}: got ${JSON.stringify(got)}`);
-        };
+        /**
+         * Waits for a wsreg:servers event with these ids (the timeout only bounds a failure).
+         * @param {string[]} want
+         */
+        const until = (want) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no wsreg:servers with ${want}: got ${got.join(' ')}`)), 3000);
+            const check = () => {
+              if (!got.includes(JSON.stringify(want))) return;
+              clearTimeout(timer);
+              wake = null;
+              resolve(undefined);
+            };
+            wake = check;
+            check();
+          });
         await until(['a', 'b']);
-        writeRegistryAtomic(file, { version: 1, servers: entries.slice(0, 1) });
+        setServers(reg.dir, entries.slice(0, 1));
         await until(['a']);
         ws.close();
       } finally {

@@ -1,28 +1,33 @@
 // The HMR channel of a real Vite dev server: a WebSocket client speaking
 // Vite's HMR protocol (as the page's client does) asks for the list with
-// `wsreg:get-servers`, gets `wsreg:servers`, and is pushed each change.
+// `wsreg:get-servers`, gets `wsreg:servers`, and is pushed each change; a refused
+// registry directory is pushed as `wsreg:registry-error`.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { ownEntry, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
+import { openEventStream } from './helpers/http-client.js';
+import { ownEntry, register, setServers, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const site = makeSite();
-const { dir, file } = tempRegistry('wsreg-hmr-');
-const entries = [ownEntry({ id: 'echo-1', port: 42001 }), ownEntry({ id: 'yjs-1', kind: 'yjs', port: 42002 })];
+const reg = tempRegistry('wsreg-hmr-');
+const entries = [
+  ownEntry({ id: 'echo-1', port: 42001, startedAt: '2026-01-01T00:00:01Z' }),
+  ownEntry({ id: 'yjs-1', kind: 'yjs', port: 42002, startedAt: '2026-01-01T00:00:02Z' }),
+];
 
 /** @type {import('./helpers/vite-servers.js').Started} */
 let server;
 before(async () => {
-  writeRegistryAtomic(file, { version: 1, servers: entries });
-  server = await startVite('dev', { root: site, plugin: { registry: file } });
+  setServers(reg.dir, entries);
+  server = await startVite('dev', { root: site, plugin: { registry: reg.dir } });
 });
 after(async () => {
   await server.close();
   fs.rmSync(site, { recursive: true, force: true });
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(reg.root, { recursive: true, force: true });
 });
 
 /** Connects to the HMR socket the way Vite's client does. */
@@ -89,26 +94,31 @@ test('a page asking with wsreg:get-servers gets the current list as wsreg:server
   }
 });
 
-test('every change is pushed as wsreg:servers to every page; a bad version as wsreg:registry-error', async () => {
+test('every change is pushed as wsreg:servers to every page; a refused directory as wsreg:registry-error', async () => {
   const a = await hmrClient();
   const b = await hmrClient();
   try {
     const t0 = performance.now();
-    writeRegistryAtomic(file, { version: 1, servers: [...entries, ownEntry({ id: 'echo-2', port: 42003 })] });
+    register(reg.dir, ownEntry({ id: 'echo-2', port: 42003, startedAt: '2026-01-01T00:00:03Z' }));
     const pa = await a.next('wsreg:servers');
     const pb = await b.next('wsreg:servers');
     assert.deepEqual(pa.data.servers.map((/** @type {any} */ s) => s.id), ['echo-1', 'yjs-1', 'echo-2']);
     assert.deepEqual(pb.data, pa.data);
     console.log(`registry change → HMR wsreg:servers in ${(pa.at - t0).toFixed(1)} ms`);
 
-    writeRegistryAtomic(file, { version: 7, servers: [] });
+    // The directory is moved away and a symlink to it takes its place.
+    fs.renameSync(reg.dir, `${reg.dir}-moved`);
+    fs.symlinkSync(`${reg.dir}-moved`, reg.dir);
     const err = await a.next('wsreg:registry-error');
-    assert.match(err.data.error, /version 7/);
+    assert.match(err.data.error, /symlink/);
     a.send('wsreg:get-servers');
-    assert.match((await a.next('wsreg:registry-error')).data.error, /version 7/);
+    assert.match((await a.next('wsreg:registry-error')).data.error, /symlink/);
 
-    writeRegistryAtomic(file, { version: 1, servers: entries });
-    assert.equal((await a.next('wsreg:servers')).data.servers.length, 2);
+    fs.rmSync(reg.dir);
+    fs.renameSync(`${reg.dir}-moved`, reg.dir);
+    setServers(reg.dir, entries);
+    const back = await a.next('wsreg:servers');
+    assert.ok(back.data.servers.length >= 2);
   } finally {
     a.close();
     b.close();
@@ -116,7 +126,7 @@ test('every change is pushed as wsreg:servers to every page; a bad version as ws
 });
 
 test('hmr: false sends nothing over HMR', async () => {
-  const s = await startVite('dev', { root: site, plugin: { registry: file, hmr: false } });
+  const s = await startVite('dev', { root: site, plugin: { registry: reg.dir, hmr: false } });
   try {
     const token = /** @type {{ webSocketToken?: string }} */ (s.dev?.config).webSocketToken;
     const ws = new WebSocket(`ws://127.0.0.1:${s.port}/?token=${encodeURIComponent(token ?? '')}`, 'vite-hmr');
@@ -125,12 +135,21 @@ test('hmr: false sends nothing over HMR', async () => {
     ws.on('message', (d) => events.push(JSON.parse(d.toString()).event));
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'custom', event: 'wsreg:get-servers', data: {} }));
-    writeRegistryAtomic(file, { version: 1, servers: entries.slice(0, 1) });
-    await new Promise((r) => setTimeout(r, 300));
+    const stream = await openEventStream(`${s.url}/api/registry/events`);
+    await stream.next();
+    setServers(reg.dir, entries.slice(0, 1));
+    // The stream's push says the change was handled; a ping answered after it says
+    // that anything the server sent over HMR before has arrived.
+    await stream.next({ timeoutMs: 3000 });
+    stream.close();
+    await new Promise((resolve) => {
+      ws.once('pong', resolve);
+      ws.ping();
+    });
     ws.close();
     assert.ok(!events.includes('wsreg:servers'), events.join(','));
   } finally {
     await s.close();
-    writeRegistryAtomic(file, { version: 1, servers: entries });
+    setServers(reg.dir, entries);
   }
 });

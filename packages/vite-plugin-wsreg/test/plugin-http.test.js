@@ -1,17 +1,18 @@
 // The plugin in real Vite servers — `createServer` (dev) and `preview` — over
 // real sockets: the API answers equal the shared vectors, filters, the Host
 // and Origin guard, the event stream and its pushes, SIGKILLed servers
-// vanishing, and the registry's error states.
+// vanishing, corrupt entry files and the legacy file, and a refused registry
+// directory. Waits are for events (a push, a second stream), never sleeps.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { processTableFromMap } from '../src/registry.js';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, startTimeOf, tempRegistry, writeRegistryAtomic } from './helpers/registry-writer.js';
-import { CANONICAL_KEYS, loadVectors } from './helpers/vectors.js';
+import { ownEntry, register, setServers, startTimeOf, tempRegistry, unregister, writeFileAtomic } from './helpers/registry-writer.js';
+import { CANONICAL_KEYS, contextOf, layOut, loadVectors } from './helpers/vectors.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const vectors = loadVectors();
@@ -23,56 +24,35 @@ const ids = (doc) => /** @type {{ servers: { id: string }[] }} */ (doc).servers.
 for (const mode of MODES) {
   describe(`vite ${mode}: every vector over GET and SSE`, () => {
     const site = makeSite();
-    const reg = tempRegistry('wsreg-vec-http-');
-    /** @type {import('./helpers/vectors.js').Vector} */
-    let current = vectors[0];
-    /** @type {import('../index.js').ReaderContext} */
-    const context = {
-      get hostname() {
-        return current.case.hostname;
-      },
-      now: () => Date.parse(current.case.now),
-      processes: { lookup: (pid) => processTableFromMap(current.case.processes).lookup(pid) },
-    };
-    /** @type {import('./helpers/vite-servers.js').Started} */
-    let server;
-    before(async () => {
-      server = await startVite(mode, { root: site, plugin: { registry: reg.file, context } });
-    });
-    after(async () => {
-      await server.close();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-vec-http-'));
+    after(() => {
       fs.rmSync(site, { recursive: true, force: true });
-      fs.rmSync(reg.dir, { recursive: true, force: true });
+      fs.rmSync(tmp, { recursive: true, force: true });
     });
 
     for (const v of vectors) {
       test(v.name, async () => {
-        current = v;
-        if (v.bytes === null) fs.rmSync(reg.file, { force: true });
-        else writeRegistryAtomic(reg.file, v.bytes);
-
-        const res = await request(`${server.url}/api/registry`);
-        assert.match(String(res.headers['content-type']), /^application\/json/);
-        assert.equal(res.headers['access-control-allow-origin'], undefined);
-        const stream = await openEventStream(`${server.url}/api/registry/events`);
+        const { registry } = layOut(v, tmp);
+        const server = await startVite(mode, { root: site, plugin: { registry, context: contextOf(v.case) } });
         try {
-          assert.equal(stream.status, 200);
-          assert.match(String(stream.headers['content-type']), /^text\/event-stream/);
-          const first = await stream.next();
-          if (v.case.expectError) {
-            assert.equal(res.status, 500);
-            assert.match(res.json.error, /version/);
-            assert.equal(first.event, 'registry-error');
-            assert.match(JSON.parse(first.data).error, /version/);
-          } else {
-            assert.equal(res.status, 200, res.text.slice(0, 300));
-            for (const s of res.json.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS);
-            assert.deepEqual(res.json, v.expected);
+          const res = await request(`${server.url}/api/registry`);
+          assert.equal(res.status, 200, res.text.slice(0, 300));
+          assert.match(String(res.headers['content-type']), /^application\/json/);
+          assert.equal(res.headers['access-control-allow-origin'], undefined);
+          for (const s of res.json.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS);
+          assert.deepEqual(res.json, v.expected);
+          const stream = await openEventStream(`${server.url}/api/registry/events`);
+          try {
+            assert.equal(stream.status, 200);
+            assert.match(String(stream.headers['content-type']), /^text\/event-stream/);
+            const first = await stream.next();
             assert.equal(first.event, 'servers');
-            assert.deepEqual(JSON.parse(first.data), v.expected);
+            assert.equal(first.data, res.text, 'the stream and GET send the same text');
+          } finally {
+            stream.close();
           }
         } finally {
-          stream.close();
+          await server.close();
         }
       });
     }
@@ -83,28 +63,27 @@ for (const mode of MODES) {
     const reg = tempRegistry('wsreg-live-http-');
     /** @type {import('./helpers/vite-servers.js').Started} */
     let server;
+    const at = (/** @type {number} */ s) => `2026-01-01T00:00:0${s}.000Z`;
     const entries = [
-      ownEntry({ id: 'echo-a', kind: 'echo', project: 'p1', port: 41001, name: '<img src=x onerror=alert(1)>' }),
-      ownEntry({ id: 'yjs-b', kind: 'yjs', project: 'p2', port: 41002 }),
-      ownEntry({ id: 'mcp-c', kind: 'mcp', project: 'p1', port: 41003 }),
+      ownEntry({ id: 'echo-a', kind: 'echo', project: 'p1', port: 41001, name: '<img src=x onerror=alert(1)>', startedAt: at(1) }),
+      ownEntry({ id: 'yjs-b', kind: 'yjs', project: 'p2', port: 41002, startedAt: at(2) }),
+      ownEntry({ id: 'mcp-c', kind: 'mcp', project: 'p1', port: 41003, startedAt: at(3) }),
     ];
     before(async () => {
-      writeRegistryAtomic(reg.file, { version: 1, servers: entries });
+      setServers(reg.dir, entries);
       server = await startVite(mode, {
         root: site,
-        plugin: { registry: reg.file, keepAliveMs: 200 },
+        plugin: { registry: reg.dir, keepAliveMs: 200 },
         http: { allowedHosts: ['.allowed.test'], cors: { origin: ['https://allowed.example'] } },
       });
     });
     after(async () => {
       await server.close();
       fs.rmSync(site, { recursive: true, force: true });
-      fs.rmSync(reg.dir, { recursive: true, force: true });
+      fs.rmSync(reg.root, { recursive: true, force: true });
     });
-    const reset = () => writeRegistryAtomic(reg.file, { version: 1, servers: entries });
 
-    test('GET lists the live entries in canonical form and file order', async () => {
-      reset();
+    test('GET lists the live entries in canonical form, ordered by startedAt', async () => {
       const res = await request(`${server.url}/api/registry`);
       assert.equal(res.status, 200);
       assert.deepEqual(ids(res.json), ['echo-a', 'yjs-b', 'mcp-c']);
@@ -115,7 +94,6 @@ for (const mode of MODES) {
     });
 
     test('filters: ?project=, ?kind=, both, and no match', async () => {
-      reset();
       const get = async (/** @type {string} */ q) => ids((await request(`${server.url}/api/registry?${q}`)).json);
       assert.deepEqual(await get('project=p1'), ['echo-a', 'mcp-c']);
       assert.deepEqual(await get('kind=yjs'), ['yjs-b']);
@@ -187,13 +165,11 @@ for (const mode of MODES) {
     });
 
     test('SSE: the list on connect, a push within milliseconds of each change, keep-alive comments', async () => {
-      reset();
       const stream = await openEventStream(`${server.url}/api/registry/events`);
       try {
         assert.deepEqual(ids(JSON.parse((await stream.next()).data)), ['echo-a', 'yjs-b', 'mcp-c']);
-        const added = ownEntry({ id: 'echo-new', port: 41009 });
         const t0 = performance.now();
-        writeRegistryAtomic(reg.file, { version: 1, servers: [...entries, added] });
+        register(reg.dir, ownEntry({ id: 'echo-new', port: 41009, startedAt: at(4) }));
         const pushed = await stream.next({ timeoutMs: 3000 });
         const ms = pushed.at - t0;
         assert.equal(pushed.event, 'servers');
@@ -201,9 +177,12 @@ for (const mode of MODES) {
         console.log(`${mode}: registry change → SSE push in ${ms.toFixed(1)} ms`);
         assert.ok(ms < 400, `push took ${ms} ms: the directory watch did not fire`);
 
-        writeRegistryAtomic(reg.file, { version: 1, servers: entries.slice(1) });
-        assert.deepEqual(ids(JSON.parse((await stream.next({ timeoutMs: 3000 })).data)), ['yjs-b', 'mcp-c']);
-        await new Promise((r) => setTimeout(r, 450));
+        unregister(reg.dir, 'echo-new');
+        unregister(reg.dir, 'echo-a');
+        assert.deepEqual(ids(JSON.parse((await stream.next({ timeoutMs: 3000, accept: (e) => !e.data.includes('echo-new') })).data)).slice(-2), ['yjs-b', 'mcp-c']);
+        setServers(reg.dir, entries);
+        await stream.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).length === 3 });
+        await stream.nextComment({ timeoutMs: 3000 });
         assert.ok(stream.comments.includes(': keep-alive'), `comments: ${stream.comments.join(',')}`);
       } finally {
         stream.close();
@@ -211,124 +190,151 @@ for (const mode of MODES) {
     });
 
     test('SSE with a filter only sends when the filtered list changes', async () => {
-      reset();
-      const stream = await openEventStream(`${server.url}/api/registry/events?kind=yjs`);
+      const filtered = await openEventStream(`${server.url}/api/registry/events?kind=yjs`);
+      const all = await openEventStream(`${server.url}/api/registry/events`);
       try {
-        assert.deepEqual(ids(JSON.parse((await stream.next()).data)), ['yjs-b']);
-        // An echo server comes: the yjs list is unchanged, so nothing is sent …
-        writeRegistryAtomic(reg.file, { version: 1, servers: [...entries, ownEntry({ id: 'echo-x', port: 41010 })] });
-        await new Promise((r) => setTimeout(r, 300));
-        // … then a yjs server: the next event is the one with it.
-        writeRegistryAtomic(reg.file, {
-          version: 1,
-          servers: [...entries, ownEntry({ id: 'echo-x', port: 41010 }), ownEntry({ id: 'yjs-y', kind: 'yjs', port: 41011 })],
-        });
-        const e = await stream.next({ timeoutMs: 3000 });
+        assert.deepEqual(ids(JSON.parse((await filtered.next()).data)), ['yjs-b']);
+        await all.next();
+        // An echo server comes: the unfiltered stream shows it was seen; the yjs list is unchanged …
+        register(reg.dir, ownEntry({ id: 'echo-x', port: 41010, startedAt: at(5) }));
+        await all.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).includes('echo-x') });
+        // … then a yjs server: the next filtered event is the one with it.
+        register(reg.dir, ownEntry({ id: 'yjs-y', kind: 'yjs', port: 41011, startedAt: at(6) }));
+        const e = await filtered.next({ timeoutMs: 3000 });
         assert.deepEqual(ids(JSON.parse(e.data)), ['yjs-b', 'yjs-y']);
       } finally {
-        stream.close();
+        filtered.close();
+        all.close();
+        setServers(reg.dir, entries);
       }
     });
 
     test('a SIGKILLed server disappears by liveness alone (no file change)', { skip: process.platform !== 'linux' }, async () => {
       const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       const pid = /** @type {number} */ (child.pid);
+      const spawned = new Promise((resolve) => child.once('spawn', resolve));
+      const stream = await openEventStream(`${server.url}/api/registry/events`);
       try {
-        let start = startTimeOf(pid);
-        for (let i = 0; start === null && i < 50; i++) {
-          await new Promise((r) => setTimeout(r, 10));
-          start = startTimeOf(pid);
-        }
-        writeRegistryAtomic(reg.file, {
-          version: 1,
-          servers: [...entries, { ...ownEntry({ id: 'doomed', port: 41012 }), pid, pidStartTime: start }],
-        });
-        const stream = await openEventStream(`${server.url}/api/registry/events`);
-        try {
-          const first = await stream.next();
-          assert.ok(ids(JSON.parse(first.data)).includes('doomed'));
-          const t0 = performance.now();
-          child.kill('SIGKILL');
-          const gone = await stream.next({ timeoutMs: 3000 });
-          const ms = gone.at - t0;
-          assert.deepEqual(ids(JSON.parse(gone.data)), ['echo-a', 'yjs-b', 'mcp-c']);
-          console.log(`${mode}: SIGKILL → SSE push without it in ${ms.toFixed(0)} ms`);
-          assert.ok(ms < 1500, `took ${ms} ms`);
-        } finally {
-          stream.close();
-        }
-      } finally {
+        await spawned;
+        await stream.next();
+        register(reg.dir, { ...ownEntry({ id: 'doomed', port: 41012, startedAt: at(7) }), pid, pidStartTime: startTimeOf(pid) });
+        await stream.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).includes('doomed') });
+        const t0 = performance.now();
         child.kill('SIGKILL');
+        const gone = await stream.next({ timeoutMs: 3000 });
+        const ms = gone.at - t0;
+        assert.deepEqual(ids(JSON.parse(gone.data)), ['echo-a', 'yjs-b', 'mcp-c']);
+        console.log(`${mode}: SIGKILL → SSE push without it in ${ms.toFixed(0)} ms`);
+        assert.ok(ms < 1500, `took ${ms} ms`);
+      } finally {
+        stream.close();
+        child.kill('SIGKILL');
+        setServers(reg.dir, entries);
       }
     });
 
-    test('corrupt file: no servers and a warning; unsupported version: 500 and registry-error; then back', async () => {
-      reset();
+    test('a corrupt entry file hides that entry only, with a warning; the legacy file is merged, a bad one only warned of', async () => {
       const stream = await openEventStream(`${server.url}/api/registry/events`);
+      const torn = path.join(reg.dir, 'yjs-b.json');
       try {
         assert.equal(ids(JSON.parse((await stream.next()).data)).length, 3);
-        writeRegistryAtomic(reg.file, '{"version":1,"servers":[');
-        assert.deepEqual(ids(JSON.parse((await stream.next({ timeoutMs: 3000 })).data)), []);
+        writeFileAtomic(torn, '{"version":2,"id":"yjs-b","servers":[');
+        assert.deepEqual(ids(JSON.parse((await stream.next({ timeoutMs: 3000 })).data)), ['echo-a', 'mcp-c']);
         const res = await request(`${server.url}/api/registry`);
         assert.equal(res.status, 200);
-        assert.deepEqual(res.json, { version: 1, servers: [] });
-        assert.ok(server.warnings.some((w) => /corrupt/.test(w)), server.warnings.join('\n'));
+        assert.deepEqual(ids(res.json), ['echo-a', 'mcp-c']);
+        assert.ok(server.warnings.some((w) => w.includes(torn) && /not JSON/.test(w)), server.warnings.join('\n'));
         // The reader never writes: the corrupt file is left as it was.
-        assert.equal(fs.readFileSync(reg.file, 'utf8'), '{"version":1,"servers":[');
+        assert.equal(fs.readFileSync(torn, 'utf8'), '{"version":2,"id":"yjs-b","servers":[');
 
-        writeRegistryAtomic(reg.file, { version: 2, servers: entries });
+        writeFileAtomic(reg.legacyFile, { version: 1, servers: [ownEntry({ id: 'old', startedAt: at(0) }), ownEntry({ id: 'mcp-c', port: 1 })] });
+        const merged = JSON.parse((await stream.next({ timeoutMs: 3000 })).data);
+        assert.deepEqual(ids(merged), ['old', 'echo-a', 'mcp-c']);
+        assert.equal(merged.servers[2].port, 41003, 'the directory wins');
+
+        writeFileAtomic(reg.legacyFile, { version: 2, servers: [ownEntry({ id: 'old' })] });
         const err = await stream.next({ timeoutMs: 3000 });
-        assert.equal(err.event, 'registry-error');
-        assert.match(JSON.parse(err.data).error, /version 2/);
-        const res2 = await request(`${server.url}/api/registry`);
-        assert.equal(res2.status, 500);
-        assert.match(res2.json.error, /version/);
-
-        reset();
-        const back = await stream.next({ timeoutMs: 3000 });
+        assert.equal(err.event, 'servers');
+        assert.deepEqual(ids(JSON.parse(err.data)), ['echo-a', 'mcp-c']);
+        assert.ok(server.warnings.some((w) => w.includes(reg.legacyFile) && /version 2/.test(w)), server.warnings.join('\n'));
+      } finally {
+        fs.rmSync(reg.legacyFile, { force: true });
+        setServers(reg.dir, entries);
+      }
+      try {
+        const back = await stream.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).length === 3 });
         assert.equal(back.event, 'servers');
-        assert.equal(ids(JSON.parse(back.data)).length, 3);
       } finally {
         stream.close();
       }
     });
+  });
 
-    test('a registry file that is a symlink is refused: nothing shown, a warning names it', async () => {
-      const real = path.join(reg.dir, 'elsewhere.json');
-      writeRegistryAtomic(real, { version: 1, servers: entries });
-      fs.rmSync(reg.file);
-      fs.symlinkSync(real, reg.file);
-      try {
-        const res = await request(`${server.url}/api/registry`);
-        assert.equal(res.status, 500);
-        assert.match(res.json.error, /symlink/);
-        assert.ok(server.warnings.some((w) => w.includes('symlink') && w.includes(reg.file)));
-      } finally {
-        fs.rmSync(reg.file);
-        reset();
-      }
-      const res = await request(`${server.url}/api/registry`);
-      assert.equal(res.status, 200);
-      assert.equal(res.json.servers.length, 3);
+  describe(`vite ${mode}: where the registry is`, () => {
+    const site = makeSite();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-where-'));
+    after(() => {
+      fs.rmSync(site, { recursive: true, force: true });
+      fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    test('the registry directory may not exist yet; the list appears when it does', async () => {
-      const later = tempRegistry('wsreg-later-');
-      fs.rmSync(later.dir, { recursive: true });
-      const s2 = await startVite(mode, { root: site, plugin: { registry: later.file } });
+    test('a registry directory that is a symlink is refused: 500, registry-error, a warning naming it; then back', async () => {
+      const dir = path.join(tmp, `${mode}-linked`);
+      const real = path.join(tmp, `${mode}-real`);
+      fs.mkdirSync(real, { mode: 0o700 });
+      register(real, ownEntry({ id: 'behind-link' }));
+      fs.symlinkSync(real, dir);
+      const s = await startVite(mode, { root: site, plugin: { registry: dir } });
+      const stream = await openEventStream(`${s.url}/api/registry/events`);
       try {
-        const stream = await openEventStream(`${s2.url}/api/registry/events`);
+        const res = await request(`${s.url}/api/registry`);
+        assert.equal(res.status, 500);
+        assert.match(res.json.error, /symlink/);
+        assert.ok(s.warnings.some((w) => w.includes('symlink') && w.includes(dir)));
+        const first = await stream.next();
+        assert.equal(first.event, 'registry-error');
+        assert.match(JSON.parse(first.data).error, /symlink/);
+        // A real directory takes the symlink's place: the parent's watch sees it.
+        fs.rmSync(dir);
+        fs.renameSync(real, dir);
+        const back = await stream.next({ timeoutMs: 3000 });
+        assert.equal(back.event, 'servers');
+        assert.deepEqual(ids(JSON.parse(back.data)), ['behind-link']);
+      } finally {
+        stream.close();
+        await s.close();
+      }
+    });
+
+    test('the registry directory and its parent may not exist yet; the list appears when they do', async () => {
+      const dir = path.join(tmp, `${mode}-later`, 'servers');
+      const s = await startVite(mode, { root: site, plugin: { registry: dir } });
+      try {
+        const stream = await openEventStream(`${s.url}/api/registry/events`);
         try {
           assert.deepEqual(JSON.parse((await stream.next()).data), { version: 1, servers: [] });
-          writeRegistryAtomic(later.file, { version: 1, servers: entries });
+          fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+          register(dir, ownEntry({ id: 'arrived' }));
           const e = await stream.next({ timeoutMs: 3000 });
-          assert.deepEqual(ids(JSON.parse(e.data)), ['echo-a', 'yjs-b', 'mcp-c']);
+          assert.deepEqual(ids(JSON.parse(e.data)), ['arrived']);
         } finally {
           stream.close();
         }
       } finally {
-        await s2.close();
-        fs.rmSync(later.dir, { recursive: true, force: true });
+        await s.close();
+      }
+    });
+
+    test('an old setting naming servers.json reads the directory beside it, and the legacy file', async () => {
+      const reg = tempRegistry('wsreg-oldpath-');
+      register(reg.dir, ownEntry({ id: 'new-style', startedAt: '2026-01-01T00:00:01Z' }));
+      writeFileAtomic(reg.legacyFile, { version: 1, servers: [ownEntry({ id: 'old-style', startedAt: '2026-01-01T00:00:00Z' })] });
+      const s = await startVite(mode, { root: site, plugin: { registry: reg.legacyFile } });
+      try {
+        assert.deepEqual(ids((await request(`${s.url}/api/registry`)).json), ['old-style', 'new-style']);
+      } finally {
+        await s.close();
+        fs.rmSync(reg.root, { recursive: true, force: true });
       }
     });
   });
@@ -336,14 +342,14 @@ for (const mode of MODES) {
   describe(`vite ${mode}: CORS settings`, () => {
     const site = makeSite();
     const reg = tempRegistry('wsreg-cors-');
-    before(() => writeRegistryAtomic(reg.file, { version: 1, servers: [ownEntry({ id: 'c1' })] }));
+    before(() => register(reg.dir, ownEntry({ id: 'c1' })));
     after(() => {
       fs.rmSync(site, { recursive: true, force: true });
-      fs.rmSync(reg.dir, { recursive: true, force: true });
+      fs.rmSync(reg.root, { recursive: true, force: true });
     });
 
     test('cors: true lets any origin read, echoed back, never *', async () => {
-      const s = await startVite(mode, { root: site, plugin: { registry: reg.file }, http: { cors: true } });
+      const s = await startVite(mode, { root: site, plugin: { registry: reg.dir }, http: { cors: true } });
       try {
         const res = await request(`${s.url}/api/registry`, { headers: { Origin: 'https://anywhere.example' } });
         assert.equal(res.status, 200);
@@ -357,7 +363,7 @@ for (const mode of MODES) {
     });
 
     test('cors: false still lets loopback origins in, and keeps others out', async () => {
-      const s = await startVite(mode, { root: site, plugin: { registry: reg.file }, http: { cors: false } });
+      const s = await startVite(mode, { root: site, plugin: { registry: reg.dir }, http: { cors: false } });
       try {
         assert.equal((await request(`${s.url}/api/registry`, { headers: { Origin: 'http://localhost:5173' } })).status, 200);
         assert.equal((await request(`${s.url}/api/registry`, { headers: { Origin: 'https://evil.example' } })).status, 403);
@@ -370,7 +376,7 @@ for (const mode of MODES) {
       for (const origin of [/^https:\/\/ok\.example$/, (/** @type {string | undefined} */ o, /** @type {(e: Error | null, allow: boolean) => void} */ cb) => cb(null, o === 'https://ok.example')]) {
         const s = await startVite(mode, {
           root: site,
-          plugin: { registry: reg.file },
+          plugin: { registry: reg.dir },
           // @ts-expect-error Vite's type of the callback's error is stricter than the cors package's
           http: { cors: { origin } },
         });
@@ -384,7 +390,7 @@ for (const mode of MODES) {
     });
 
     test('the route and the project/kind options', async () => {
-      const s = await startVite(mode, { root: site, plugin: { registry: reg.file, route: '/wsreg', kind: 'echo', project: 'nope' } });
+      const s = await startVite(mode, { root: site, plugin: { registry: reg.dir, route: '/wsreg', kind: 'echo', project: 'nope' } });
       try {
         assert.deepEqual((await request(`${s.url}/wsreg`)).json, { version: 1, servers: [] });
         const stream = await openEventStream(`${s.url}/wsreg/events`);
@@ -393,7 +399,7 @@ for (const mode of MODES) {
       } finally {
         await s.close();
       }
-      const s2 = await startVite(mode, { root: site, plugin: { registry: reg.file, route: '/wsreg/', kind: 'echo' } });
+      const s2 = await startVite(mode, { root: site, plugin: { registry: reg.dir, route: '/wsreg/', kind: 'echo' } });
       try {
         assert.deepEqual(ids((await request(`${s2.url}/wsreg`)).json), ['c1']);
         assert.deepEqual(ids((await request(`${s2.url}/wsreg?kind=yjs`)).json), []);
@@ -402,9 +408,9 @@ for (const mode of MODES) {
       }
     });
 
-    test('WSREG_REGISTRY is the default registry path', async () => {
+    test('WSREG_REGISTRY is the default registry directory', async () => {
       const saved = process.env.WSREG_REGISTRY;
-      process.env.WSREG_REGISTRY = reg.file;
+      process.env.WSREG_REGISTRY = reg.dir;
       try {
         const s = await startVite(mode, { root: site });
         try {

@@ -1,80 +1,81 @@
-// The reader against every shared test vector: once from bytes, once through
-// the file system (temp directory 0700, file 0600), with the case's own
-// hostname, clock and process table.
+// The reader against every shared test vector, through the file system: the case
+// folder laid out in a temp directory (symlinks kept, `generate` applied) and read with
+// the case's own hostname, clock and process table — once as the directory, once
+// through the legacy-path rule (`…/servers.json` names the same registry), and once
+// through a RegistryWatcher (the cache the plugin reads through).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { readLiveServers, readRegistry } from '../src/registry.js';
-import { CANONICAL_KEYS, contextOf, loadVectors } from './helpers/vectors.js';
+import { isEntryFileName, readRegistry } from '../src/registry.js';
+import { RegistryWatcher } from '../src/watch.js';
+import { CANONICAL_KEYS, contextOf, layOut, loadVectors } from './helpers/vectors.js';
 
 const vectors = loadVectors();
 
 test('the vectors are there and well formed', () => {
-  assert.ok(vectors.length >= 25, `only ${vectors.length} vectors`);
+  assert.ok(vectors.length >= 35, `only ${vectors.length} vectors`);
   for (const v of vectors) {
     assert.equal(typeof v.case.description, 'string', v.name);
     assert.ok(v.case.description.length > 20, `${v.name}: describe the case`);
     assert.ok(Number.isFinite(Date.parse(v.case.now)), `${v.name}: now`);
-    if (v.case.expectError) assert.equal(v.expected, null, `${v.name}: expectError and expected.json`);
-    else assert.ok(v.expected, `${v.name}: expected.json missing`);
-    for (const s of v.expected?.servers ?? []) assert.deepEqual(Object.keys(s), CANONICAL_KEYS, `${v.name}: key order`);
+    assert.equal(v.expected.version, 1, v.name);
+    for (const s of v.expected.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS, `${v.name}: key order`);
+    if (v.case.generate) assert.ok(fs.existsSync(path.join(v.dir, v.case.generate.pad)), `${v.name}: generate.pad`);
   }
 });
 
-/**
- * @param {import('./helpers/vectors.js').Vector} v
- * @param {import('../index.js').RegistryState} state
- */
-function check(v, state) {
-  if (v.case.expectError) {
-    assert.equal(state.errorCode, v.case.expectError);
-    assert.match(String(state.error), /version/);
-    assert.deepEqual(state.servers, []);
-    return;
-  }
-  assert.equal(state.error, null);
-  assert.deepEqual({ version: 1, servers: state.servers }, v.expected);
-  for (const s of state.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS);
-}
-
-describe('vectors, from bytes', () => {
-  for (const v of vectors) {
-    test(v.name, () => check(v, readLiveServers(v.bytes, contextOf(v.case))));
-  }
-});
-
-describe('vectors, through the file system', () => {
-  /** @type {string} */
-  let dir;
-  before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-vectors-'));
-    fs.chmodSync(dir, 0o700);
-  });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  for (const v of vectors) {
-    test(v.name, async () => {
-      const sub = fs.mkdtempSync(path.join(dir, `${v.name}-`));
-      const file = path.join(sub, 'servers.json');
-      if (v.bytes !== null) fs.writeFileSync(file, v.bytes, { mode: 0o600 });
-      const state = await readRegistry(file, contextOf(v.case));
-      check(v, state);
-      assert.deepEqual(state.warnings.filter((w) => /open to the group/.test(w)), []);
-    });
-  }
-});
-
-test('the vectors cover every case the brief names', () => {
+test('the vectors cover the cases the contract names', () => {
   const names = new Set(vectors.map((v) => v.name));
   for (const n of [
     'prototype-format', 'v1-basic', 'dead-pid', 'reused-pid', 'expired-lease', 'live-lease',
     'foreign-host', 'unknown-fields', 'invalid-entry-among-valid', 'corrupt', 'corrupt-array',
     'null', 'empty-object', 'empty-file', 'unsupported-version', 'oversized', 'startedat-number',
-    'timestamp-fractions',
+    'timestamp-fractions', 'v2-basic', 'v2-empty-directory', 'v2-entry-at-size-limit', 'v2-invalid-files',
+    'v2-legacy-merge', 'v2-liveness', 'v2-order-and-defaults',
   ]) {
     assert.ok(names.has(n), `missing vector ${n}`);
   }
+});
+
+describe('vectors, through the file system', () => {
+  /** @type {string} */
+  let tmp;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-vectors-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  for (const v of vectors) {
+    test(v.name, () => {
+      const { registry } = layOut(v, tmp);
+      const state = readRegistry(registry, contextOf(v.case));
+      assert.equal(state.error, null);
+      assert.deepEqual({ version: 1, servers: state.servers }, v.expected);
+      for (const s of state.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS);
+      assert.deepEqual(readRegistry(`${registry}.json`, contextOf(v.case)), state, 'the legacy-path rule names the same registry');
+
+      const watcher = new RegistryWatcher({ registry, context: contextOf(v.case) });
+      try {
+        assert.deepEqual(watcher.start(), state);
+      } finally {
+        watcher.close();
+      }
+    });
+  }
+
+  test('v2-invalid-files: each bad entry file draws a warning naming it; non-entries draw none', () => {
+    const v = /** @type {import('./helpers/vectors.js').Vector} */ (vectors.find((x) => x.name === 'v2-invalid-files'));
+    const { registry } = layOut(v, tmp);
+    const { warnings } = readRegistry(registry, contextOf(v.case));
+    for (const name of fs.readdirSync(registry)) {
+      const named = warnings.filter((w) => w.includes(path.join(registry, name)));
+      if (!isEntryFileName(name) || name === 'good.json') assert.deepEqual(named, [], name);
+      else assert.equal(named.length, 1, `${name}: ${warnings.join('\n')}`);
+    }
+    assert.ok(warnings.some((w) => w.includes('link.json') && /symlink/.test(w)));
+    assert.ok(warnings.some((w) => w.includes('big.json') && /not read/.test(w)));
+  });
 });

@@ -1,4 +1,4 @@
-// The plugin and the Rust `wsreg` binary on one registry file: entries the
+// The plugin and the Rust `wsreg` binary on one registry directory: entries the
 // binary writes (`wsreg register`, real `wsreg echo` processes) are served by
 // the plugin exactly as `wsreg list --json` prints them, pushed over SSE when
 // servers start and stop, and dropped when one is SIGKILLed.
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { startTimeOf, tempRegistry } from './helpers/registry-writer.js';
+import { setServers, startTimeOf, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
 
@@ -25,19 +25,19 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
   /** @type {import('./helpers/vite-servers.js').Started} */
   let prev;
   before(async () => {
-    dev = await startVite('dev', { root: site, plugin: { registry: reg.file } });
-    prev = await startVite('preview', { root: site, plugin: { registry: reg.file } });
+    dev = await startVite('dev', { root: site, plugin: { registry: reg.dir } });
+    prev = await startVite('preview', { root: site, plugin: { registry: reg.dir } });
   });
   after(async () => {
     await dev?.close();
     await prev?.close();
     fs.rmSync(site, { recursive: true, force: true });
-    fs.rmSync(reg.dir, { recursive: true, force: true });
+    fs.rmSync(reg.root, { recursive: true, force: true });
   });
 
   test('wsreg register → GET /api/registry equals `wsreg list --json`, with and without filters', async () => {
     requireWsreg('register');
-    const env = { WSREG_REGISTRY: reg.file };
+    const env = { WSREG_REGISTRY: reg.dir };
     const me = String(process.pid);
     runWsreg(['register', '--pid', me, '--port', '45001', '--kind', 'echo', '--name', '<b>one</b> & “two”', '--project', 'alpha', '--meta', 'room="a"', '--meta', 'n=3'], env);
     runWsreg(['register', '--pid', me, '--port', '45002', '--kind', 'yjs', '--project', 'beta', '--url', 'ws://127.0.0.1:45002/doc'], env);
@@ -59,14 +59,14 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
     assert.equal(one.pidStartTime, startTimeOf(process.pid));
     assert.equal(one.name, '<b>one</b> & “two”');
     assert.deepEqual(one.meta, { room: 'a', n: 3 });
-    fs.rmSync(reg.file, { force: true });
+    setServers(reg.dir, []);
   });
 
   test('real `wsreg echo` processes: listed, echo, pushed on start, gone on SIGTERM and on SIGKILL', async () => {
     requireWsreg('echo');
-    fs.rmSync(reg.file, { force: true });
-    const a = await startWsregEcho(reg.file, ['--name', 'echo a']);
-    const b = await startWsregEcho(reg.file);
+    setServers(reg.dir, []);
+    const a = await startWsregEcho(reg.dir, ['--name', 'echo a']);
+    const b = await startWsregEcho(reg.dir);
     /** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
     const all = [a, b];
     try {
@@ -78,7 +78,7 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
         assert.equal(s.pid, child.pid);
         assert.equal(s.pidStartTime, startTimeOf(/** @type {number} */ (child.pid)));
       }
-      assert.deepEqual(res.json, JSON.parse(runWsreg(['list', '--json'], { WSREG_REGISTRY: reg.file })));
+      assert.deepEqual(res.json, JSON.parse(runWsreg(['list', '--json'], { WSREG_REGISTRY: reg.dir })));
 
       // Each echoes a frame back unchanged.
       for (const { entry } of [a, b]) {
@@ -96,7 +96,7 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
       const stream = await openEventStream(`${dev.url}/api/registry/events`);
       try {
         assert.equal(ids(JSON.parse((await stream.next()).data)).length, 2);
-        const c = await startWsregEcho(reg.file);
+        const c = await startWsregEcho(reg.dir);
         all.push(c);
         const pushed = await stream.next({ timeoutMs: 5000, accept: (e) => ids(JSON.parse(e.data)).includes(c.entry.id) });
         console.log(`wsreg echo start → SSE push in ${(pushed.at - c.started).toFixed(0)} ms`);

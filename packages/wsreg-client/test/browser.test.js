@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ownEntry, tempRegistry, writeRegistryAtomic } from '../../vite-plugin-wsreg/test/helpers/registry-writer.js';
+import { ownEntry, setServers, tempRegistry } from '../../vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startVite } from '../../vite-plugin-wsreg/test/helpers/vite-servers.js';
 import { launchChromium } from '../../../e2e/chromium.js';
 import { startEcho } from './helpers/echo.js';
@@ -52,7 +52,7 @@ const breakEvents = {
 
 describe('wsreg-client in Chromium', () => {
   const root = makeClientSite();
-  const { dir: regDir, file } = tempRegistry('wsreg-client-reg-');
+  const { root: regRoot, dir: regDir } = tempRegistry('wsreg-client-reg-');
   /** @type {Awaited<ReturnType<typeof startEcho>>[]} */
   let echoes = [];
   /** @type {import('../../vite-plugin-wsreg/test/helpers/vite-servers.js').Started} */
@@ -65,8 +65,8 @@ describe('wsreg-client in Chromium', () => {
   before(async () => {
     echoes = await Promise.all([startEcho(), startEcho(), startEcho()]);
     entries = echoes.map((e, i) => /** @type {any} */ (ownEntry({ id: `echo-${i}`, port: e.port, project: i === 2 ? 'other' : 'main' })));
-    writeRegistryAtomic(file, { version: 1, servers: entries });
-    server = await startVite('preview', { root, plugin: { registry: file } });
+    setServers(regDir, entries);
+    server = await startVite('preview', { root, plugin: { registry: regDir } });
     browser = await launchChromium();
   });
   after(async () => {
@@ -74,7 +74,7 @@ describe('wsreg-client in Chromium', () => {
     await server?.close();
     for (const e of echoes) await e.kill();
     fs.rmSync(root, { recursive: true, force: true });
-    fs.rmSync(regDir, { recursive: true, force: true });
+    fs.rmSync(regRoot, { recursive: true, force: true });
   });
 
   /** @param {string} url */
@@ -101,12 +101,12 @@ describe('wsreg-client in Chromium', () => {
       const first = await page.evaluate(() => /** @type {any} */ (window).log[0]);
       assert.deepEqual(first, { ids: ['echo-0', 'echo-1', 'echo-2'], info: { source: 'sse', error: null, stale: false } });
 
-      writeRegistryAtomic(file, { version: 1, servers: entries.slice(0, 2) });
+      setServers(regDir, entries.slice(0, 2));
       await page.waitForFunction(() => /** @type {any} */ (window).log.length >= 2, null, { timeout: 5000 });
       assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).log[1].ids), ['echo-0', 'echo-1']);
 
       await page.evaluate(() => /** @type {any} */ (window).unsubscribe());
-      writeRegistryAtomic(file, { version: 1, servers: entries });
+      setServers(regDir, entries);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await page.evaluate(() => /** @type {any} */ (window).log.length), 2);
       assert.deepEqual(errors, []);
@@ -141,13 +141,13 @@ describe('wsreg-client in Chromium', () => {
       root,
       configFile: false,
       logLevel: 'silent',
-      plugins: [breakEvents, wsreg({ registry: file })],
+      plugins: [breakEvents, wsreg({ registry: regDir })],
       preview: { host: '127.0.0.1', port: 0, strictPort: true },
     });
     const port = /** @type {import('node:net').AddressInfo} */ (s.httpServer.address()).port;
     const { page } = await openPage(`http://127.0.0.1:${port}/`);
     try {
-      writeRegistryAtomic(file, { version: 1, servers: entries });
+      setServers(regDir, entries);
       await page.evaluate(() => {
         const w = /** @type {any} */ (window);
         w.client.subscribe((/** @type {any[]} */ servers, /** @type {any} */ info) => w.log.push({ ids: servers.map((s) => s.id), info }), { pollIntervalMs: 150 });
@@ -155,7 +155,7 @@ describe('wsreg-client in Chromium', () => {
       await page.waitForFunction(() => /** @type {any} */ (window).log.length >= 1, null, { timeout: 5000 });
       const first = await page.evaluate(() => /** @type {any} */ (window).log[0]);
       assert.deepEqual(first, { ids: ['echo-0', 'echo-1', 'echo-2'], info: { source: 'poll', error: null, stale: false } });
-      writeRegistryAtomic(file, { version: 1, servers: entries.slice(1) });
+      setServers(regDir, entries.slice(1));
       await page.waitForFunction(() => /** @type {any} */ (window).log.length >= 2, null, { timeout: 5000 });
       assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).log[1].ids), ['echo-1', 'echo-2']);
       // Polling again with no change calls back no more.
@@ -172,12 +172,12 @@ describe('wsreg-client in Chromium', () => {
     } finally {
       await page.close();
       await s.close();
-      writeRegistryAtomic(file, { version: 1, servers: entries });
+      setServers(regDir, entries);
     }
   });
 
   test('connectAll: connects to every live server, echoes, follows the list, reconnects', async () => {
-    writeRegistryAtomic(file, { version: 1, servers: entries });
+    setServers(regDir, entries);
     const { page, errors } = await openPage(`${server.url}/`);
     try {
       await page.evaluate(() => {
@@ -209,7 +209,7 @@ describe('wsreg-client in Chromium', () => {
       assert.ok(msgs.every((/** @type {any} */ m) => m.data === 'ping'));
 
       // echo-2 leaves the registry: its socket is closed and forgotten.
-      writeRegistryAtomic(file, { version: 1, servers: entries.slice(0, 2) });
+      setServers(regDir, entries.slice(0, 2));
       await page.waitForFunction(() => /** @type {any} */ (window).statusById['echo-2'] === 'disconnected', null, { timeout: 5000 });
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(echoes[2].clients, 0);
@@ -225,7 +225,7 @@ describe('wsreg-client in Chromium', () => {
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
-      writeRegistryAtomic(file, { version: 1, servers: entries });
+      setServers(regDir, entries);
     }
   });
 });

@@ -134,6 +134,22 @@ export async function openEventStream(url, headers = {}) {
         await waitForWake(left);
       }
     },
+    /**
+     * The next comment line (`: keep-alive`) received after this call.
+     * @param {{ timeoutMs?: number }} [options]
+     * @returns {Promise<string>}
+     */
+    async nextComment(options = {}) {
+      const seen = comments.length;
+      const deadline = performance.now() + (options.timeoutMs ?? 5000);
+      while (comments.length === seen) {
+        if (ended) throw new Error('event stream ended');
+        const left = deadline - performance.now();
+        if (left <= 0) throw new Error(`no comment within ${options.timeoutMs ?? 5000} ms`);
+        await waitForWake(left);
+      }
+      return comments[seen];
+    },
     /** Events received and not yet taken. */
     pending() {
       return queue.slice();

@@ -1,33 +1,81 @@
-// Test-only registry writer: what a wsreg writer does, minus the lock
-// (tests write from one place): temp file in the same directory, then rename.
-// Also the private temp directory a test's registry lives in, and entries for
-// this process. The plugin itself never writes the registry.
+// Test-only registry writers, doing what the contract's writers do
+// (docs/registry-format.md, "Writing: rename in, unlink out"): an entry is written to
+// `.<id>.<random>.tmp` in the registry directory and renamed to `<id>.json`;
+// unregistering unlinks it. The legacy file is written the same way (temp file, then
+// rename) for the tests of the merge. Also the private temp registry a test uses, and
+// entries for this process. The plugin itself never writes the registry.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 /**
- * A fresh private (0700) temp directory and the servers.json path in it.
+ * A fresh private (0700) temp directory `root` holding the registry directory `dir`
+ * (`root/servers`, made 0700) and the path of its legacy file (`root/servers.json`,
+ * not made). Remove `root` to clean up.
  * @param {string} prefix
  */
 export function tempRegistry(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.chmodSync(dir, 0o700);
-  return { dir, file: path.join(dir, 'servers.json') };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(root, 0o700);
+  const dir = path.join(root, 'servers');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  return { root, dir, legacyFile: `${dir}.json` };
 }
 
 /**
+ * Writes `file` whole, by rename: `.<name without .json>.<random>.tmp` beside it first.
  * @param {string} file
- * @param {unknown} doc a document (serialised) or a string / Buffer (as is)
+ * @param {unknown} data a string or Buffer (as is), else serialised as JSON
  */
-export function writeRegistryAtomic(file, doc) {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const data = typeof doc === 'string' || Buffer.isBuffer(doc) ? doc : JSON.stringify(doc, null, 2);
-  fs.writeFileSync(tmp, data, { mode: 0o600 });
+export function writeFileAtomic(file, data) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file, '.json')}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  fs.writeFileSync(tmp, typeof data === 'string' || Buffer.isBuffer(data) ? data : JSON.stringify(data), { mode: 0o600, flag: 'wx' });
   fs.renameSync(tmp, file);
+}
+
+/**
+ * Registers an entry: `<dir>/<id>.json`, version 2.
+ * @param {string} dir
+ * @param {{ id: string, [field: string]: unknown }} entry
+ * @returns {string} the entry file
+ */
+export function register(dir, entry) {
+  const file = path.join(dir, `${entry.id}.json`);
+  writeFileAtomic(file, entryFileText(entry));
+  return file;
+}
+
+/**
+ * @param {string} dir
+ * @param {string} id
+ */
+export function unregister(dir, id) {
+  fs.rmSync(path.join(dir, `${id}.json`), { force: true });
+}
+
+/**
+ * Makes the directory hold exactly these entries, touching only the files that
+ * differ (so that a call that changes nothing makes no event).
+ * @param {string} dir
+ * @param {readonly { id: string }[]} entries
+ */
+export function setServers(dir, entries) {
+  const wanted = new Set(entries.map((e) => `${e.id}.json`));
+  for (const name of fs.readdirSync(dir)) {
+    if (name.endsWith('.json') && !wanted.has(name)) fs.rmSync(path.join(dir, name));
+  }
+  for (const entry of entries) {
+    const file = path.join(dir, `${entry.id}.json`);
+    const text = entryFileText(entry);
+    if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) writeFileAtomic(file, text);
+  }
+}
+
+/** @param {Record<string, unknown>} entry */
+function entryFileText(entry) {
+  return JSON.stringify({ version: 2, ...entry });
 }
 
 /**
@@ -50,13 +98,12 @@ export function ownStartTime() {
 }
 
 /**
- * A v1 entry for this process (live as long as the test runs).
- * @param {Record<string, unknown>} fields at least `id`
+ * An entry for this process (live as long as the test runs), without `version`.
+ * @param {Record<string, unknown> & { id: string }} fields
  */
 export function ownEntry(fields) {
   const port = /** @type {number} */ (fields.port ?? 40000);
   return {
-    id: 'test',
     kind: 'echo',
     host: os.hostname(),
     port,

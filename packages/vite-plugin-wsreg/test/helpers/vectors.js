@@ -1,7 +1,10 @@
 // Loads the shared test vectors of testdata/vectors (format: the end of
-// docs/registry-format.md).
+// docs/registry-format.md) and lays a case out on disk as a reader must see it: the
+// case folder copied to a temp directory (symlinks stay symlinks), the `generate.pad`
+// file padded with spaces; the registry is `servers` there.
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processTableFromMap } from '../../src/registry.js';
@@ -18,13 +21,12 @@ export const CANONICAL_KEYS = [
 /**
  * @typedef {{
  *   description: string, hostname: string, now: string,
- *   processes: Record<string, number | null>, registry: string,
- *   generate: { oversizedBytes: number } | null, expectError?: string,
+ *   processes: Record<string, number | null>,
+ *   generate: { pad: string, bytes: number } | null,
  * }} VectorCase
  * @typedef {{
  *   name: string, dir: string, case: VectorCase,
- *   bytes: Buffer | null,
- *   expected: import('../../index.js').RegistryDocument | null,
+ *   expected: import('../../index.js').RegistryDocument,
  * }} Vector
  */
 
@@ -35,28 +37,35 @@ export function loadVectors() {
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort()
-    .map((name) => loadVector(name));
+    .map((name) => {
+      const dir = path.join(VECTORS_DIR, name);
+      /** @type {VectorCase} */
+      const c = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
+      const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+      return { name, dir, case: c, expected };
+    });
 }
 
-/** @param {string} name */
-export function loadVector(name) {
-  const dir = path.join(VECTORS_DIR, name);
-  /** @type {VectorCase} */
-  const c = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
-  const registryPath = path.join(dir, c.registry);
-  const fileBytes = fs.existsSync(registryPath) ? fs.readFileSync(registryPath) : null;
-  let bytes = fileBytes;
-  if (c.generate) {
-    // "A valid v1 document padded with spaces to N bytes": the case's own
-    // registry.json when it has one, else an empty v1 document.
-    const base = fileBytes ?? Buffer.from('{"version":1,"servers":[]}');
-    if (base.length > c.generate.oversizedBytes) throw new Error(`${name}: document longer than oversizedBytes`);
-    bytes = Buffer.alloc(c.generate.oversizedBytes, 0x20);
-    base.copy(bytes);
+/**
+ * Copies a case to a fresh private temp directory and applies `generate`.
+ * @param {Vector} v
+ * @param {string} [parent] where to make the temp directory (default: the system's)
+ * @returns {{ root: string, registry: string }} `registry` is the case's `servers` there
+ */
+export function layOut(v, parent = os.tmpdir()) {
+  const root = fs.mkdtempSync(path.join(parent, `${v.name}-`));
+  fs.chmodSync(root, 0o700);
+  fs.cpSync(v.dir, root, { recursive: true, verbatimSymlinks: true });
+  const registry = path.join(root, 'servers');
+  if (fs.existsSync(registry)) fs.chmodSync(registry, 0o700); // the mode git gave is not part of the case
+  if (v.case.generate) {
+    const { pad, bytes } = v.case.generate;
+    const file = path.join(root, pad);
+    const size = fs.statSync(file).size;
+    if (size > bytes) throw new Error(`${v.name}: ${pad} is already longer than ${bytes} bytes`);
+    fs.appendFileSync(file, Buffer.alloc(bytes - size, 0x20));
   }
-  const expectedPath = path.join(dir, 'expected.json');
-  const expected = fs.existsSync(expectedPath) ? JSON.parse(fs.readFileSync(expectedPath, 'utf8')) : null;
-  return { name, dir, case: c, bytes, expected };
+  return { root, registry };
 }
 
 /**

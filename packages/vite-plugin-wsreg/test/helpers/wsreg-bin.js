@@ -43,8 +43,8 @@ export function runWsreg(args, env = {}) {
 }
 
 /**
- * Starts `wsreg echo` on a free port, registered in `registry`, and waits
- * until its entry is live there.
+ * Starts `wsreg echo` on a free port, registered in `registry` (a registry
+ * directory), and waits until its entry is live there.
  * @param {string} registry
  * @param {string[]} [args] more options, e.g. ['--name', 'x']
  */
@@ -61,7 +61,7 @@ export async function startWsregEcho(registry, args = []) {
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 10000;
   for (;;) {
-    const state = await readRegistry(registry);
+    const state = readRegistry(registry);
     const entry = state.servers.find((s) => s.pid === child.pid);
     if (entry) {
       return {
