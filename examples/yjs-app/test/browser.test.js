@@ -75,7 +75,7 @@ async function textOn(t, url, expected) {
 
 async function scenario(t, startApp) {
   const dir = tempDir(t);
-  const registry = join(dir, 'reg', 'servers.json');
+  const registry = join(dir, 'servers.json');
   const [dataA, dataB] = [join(dir, 'a'), join(dir, 'b')];
   const a = await startYjs(t, { registry, args: ['--data-dir', dataA, '--name', 'a'] });
   await startYjs(t, { registry, args: ['--data-dir', dataB, '--name', 'b'] });
@@ -103,7 +103,7 @@ async function scenario(t, startApp) {
 
   // Restarted on its data directory, alone (another registry: the pages cannot reach
   // it), it has exactly what it had acknowledged before the kill.
-  const alone = await startYjs(t, { registry: join(dir, 'other-reg', 'servers.json'), args: ['--data-dir', dataA] });
+  const alone = await startYjs(t, { registry: join(dir, 'other-servers.json'), args: ['--data-dir', dataA] });
   await textOn(t, alone.url, 'hello from ann');
   await alone.kill('SIGTERM');
 

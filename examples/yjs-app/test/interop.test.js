@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { client, otherNames, startYjs, synced, tempDir, vanish, waitFor } from './helpers.js';
 
 async function server(t, args) {
-  return startYjs(t, { registry: join(tempDir(t), 'reg', 'servers.json'), args });
+  return startYjs(t, { registry: join(tempDir(t), 'servers.json'), args });
 }
 
 test('two clients converge after concurrent edits', { timeout: 60_000 }, async (t) => {

@@ -9,7 +9,7 @@ import { client, startYjs, synced, tempDir, waitFor } from './helpers.js';
 
 test('updates acknowledged before kill -9 are present after a restart', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
-  const registry = join(dir, 'reg', 'servers.json');
+  const registry = join(dir, 'servers.json');
   const dataDir = join(dir, 'data');
   const first = await startYjs(t, { registry, args: ['--data-dir', dataDir] });
   const writer = client(t, first.url, 'durable');
