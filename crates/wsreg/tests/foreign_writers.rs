@@ -56,26 +56,33 @@ fn check(reg: &Registry, mut writer: Child) {
     assert_eq!(std::fs::read_dir(reg.store().dir()).unwrap().count(), 0);
 }
 
+/// Runs the doc's writer that follows `heading`, kept alive by `stay` after it, with
+/// `program`, and checks what the Rust reader makes of it.
+fn run_doc_writer(heading: &str, program: &str, file_name: &str, stay: &str) {
+    let reg = Registry::new();
+    let code = snippet(heading);
+    assert!(code.lines().count() <= 12, "{code}");
+    let file = reg.path().parent().unwrap().join(file_name);
+    std::fs::write(&file, format!("{code}\n{stay}\n")).unwrap();
+    check(&reg, start(&reg, program, &file));
+}
+
 #[test]
 fn the_docs_ten_line_node_writer_is_read_by_the_rust_reader() {
-    let reg = Registry::new();
-    let code = snippet("A writer in ten lines of Node");
-    assert!(code.lines().count() <= 12, "{code}");
-    let file = reg.path().parent().unwrap().join("writer.mjs");
-    std::fs::write(
-        &file,
-        format!("{code}\nsetInterval(() => {{}}, 1 << 30);\n"),
-    )
-    .unwrap();
-    check(&reg, start(&reg, "node", &file));
+    run_doc_writer(
+        "A writer in ten lines of Node",
+        "node",
+        "writer.mjs",
+        "setInterval(() => {}, 1 << 30);",
+    );
 }
 
 #[test]
 fn the_docs_ten_line_python_writer_is_read_by_the_rust_reader() {
-    let reg = Registry::new();
-    let code = snippet("in ten lines of Python");
-    assert!(code.lines().count() <= 12, "{code}");
-    let file = reg.path().parent().unwrap().join("writer.py");
-    std::fs::write(&file, format!("{code}\nimport time\ntime.sleep(60)\n")).unwrap();
-    check(&reg, start(&reg, "python3", &file));
+    run_doc_writer(
+        "in ten lines of Python",
+        "python3",
+        "writer.py",
+        "import time\ntime.sleep(60)",
+    );
 }

@@ -55,21 +55,8 @@ const INOTIFY: u64 = 1;
 /// epoll data of a pidfd: this bit plus the PID.
 const PIDFD: u64 = 1 << 32;
 
-/// Events a reader reacts to in the directory. No opens or reads: see `inotify`.
-fn dir_events() -> WatchFlags {
-    WatchFlags::CREATE
-        | WatchFlags::CLOSE_WRITE
-        | WatchFlags::MOVED_TO
-        | WatchFlags::MOVED_FROM
-        | WatchFlags::DELETE
-        | WatchFlags::ATTRIB
-        | WatchFlags::DELETE_SELF
-        | WatchFlags::MOVE_SELF
-        | WatchFlags::ONLYDIR
-        | WatchFlags::DONT_FOLLOW
-}
-
 /// Events in the parent: the directory and the legacy file appearing, changing, going.
+/// No opens or reads: see `inotify`.
 fn base_events() -> WatchFlags {
     WatchFlags::CREATE
         | WatchFlags::CLOSE_WRITE
@@ -78,6 +65,12 @@ fn base_events() -> WatchFlags {
         | WatchFlags::DELETE
         | WatchFlags::ATTRIB
         | WatchFlags::ONLYDIR
+}
+
+/// Events in the directory: the same about its files, and the directory itself going
+/// (its watch is not set through a symlink).
+fn dir_events() -> WatchFlags {
+    base_events() | WatchFlags::DELETE_SELF | WatchFlags::MOVE_SELF | WatchFlags::DONT_FOLLOW
 }
 
 /// The live list at one moment, and its canonical JSON, built once.
