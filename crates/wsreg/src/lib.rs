@@ -34,6 +34,7 @@ pub mod http;
 pub mod registration;
 pub mod registry;
 pub mod servers;
+pub mod shutdown;
 pub mod supervise;
 pub mod yjs;
 

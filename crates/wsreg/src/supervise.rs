@@ -9,21 +9,27 @@
 //! - The entry names the command's PID (not ours), so readers judge the command's
 //!   liveness; our keeper thread puts the entry back if it vanishes, and it is removed as
 //!   soon as the command ends.
-//! - SIGINT and SIGTERM are blocked in this process and taken by a thread with
-//!   `sigtimedwait`. A signal sent with `kill` (to our PID) is forwarded to the command;
-//!   one the kernel generated for the terminal's process group (Ctrl-C) already reached
-//!   the command, which shares our group, so it is not sent a second time (a second
-//!   Ctrl-C means "force quit" to many servers). The child starts with an empty signal
-//!   mask (std resets it when it spawns a process).
+//! - SIGINT and SIGTERM are taken by a thread (signal-hook, which tells who sent them;
+//!   it sleeps until one comes). A signal sent with `kill` (to our PID) is forwarded to
+//!   the command through a pidfd, so it can never reach a process that reused the PID
+//!   after the command was reaped; one the kernel generated for the terminal's process
+//!   group (Ctrl-C) already reached the command, which shares our group, so it is not
+//!   sent a second time (a second Ctrl-C means "force quit" to many servers).
 
 use std::ffi::OsString;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rustix::process::{PidfdFlags, pidfd_open, pidfd_send_signal};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
 
 use crate::registration::{Registration, Server};
 use crate::registry::store::Store;
@@ -160,7 +166,7 @@ pub fn run(
             program: program_name.clone(),
             source,
         })?;
-    forwarder.forward_to(child.id());
+    forwarder.forward_to(&child);
     let addr = SocketAddr::new(spec.host, port);
     let wait_err = |source| SuperviseError::Wait {
         program: program_name.clone(),
@@ -197,7 +203,7 @@ pub fn run(
     };
     on_ready(&registration);
     let status = child.wait().map_err(wait_err)?;
-    forwarder.ended();
+    drop(forwarder);
     drop(registration);
     Ok(Outcome::of(status))
 }
@@ -249,8 +255,10 @@ fn ws_url(host: IpAddr, port: u16) -> String {
 /// Ends a command that will not be registered: SIGTERM, then SIGKILL after a grace period.
 fn stop(child: &mut Child) {
     const GRACE: Duration = Duration::from_secs(3);
-    // SAFETY: kill has no memory preconditions; the PID is our own unreaped child.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    // Not reaped yet (only `wait` reaps), so the PID is still the child's.
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -263,124 +271,93 @@ fn stop(child: &mut Child) {
 }
 
 /// The thread that takes SIGINT and SIGTERM and forwards those sent with `kill` to the
-/// command. Dropping it stops the thread and unblocks the signals again.
+/// command, through a pidfd. Dropping it stops the thread.
 struct SignalForwarder {
     target: Arc<Mutex<Target>>,
-    stop: Arc<AtomicBool>,
+    handle: signal_hook::iterator::Handle,
     thread: Option<JoinHandle<()>>,
-    previous_mask: libc::sigset_t,
 }
 
 impl SignalForwarder {
     fn start() -> Result<SignalForwarder, SuperviseError> {
-        let set = forwarded_signals();
-        // SAFETY: the sets are initialised by sigemptyset/sigaddset before use.
-        let previous_mask = unsafe {
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            if rc != 0 {
-                return Err(SuperviseError::Signals(io::Error::from_raw_os_error(rc)));
-            }
-            old
-        };
+        let mut signals =
+            SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM]).map_err(SuperviseError::Signals)?;
+        let handle = signals.handle();
         let target = Arc::new(Mutex::new(Target::Starting(Vec::new())));
-        let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("wsreg-signals".into())
             .spawn({
-                let (target, stop) = (target.clone(), stop.clone());
-                move || forward_loop(set, &target, &stop)
+                let target = target.clone();
+                move || {
+                    for origin in signals.forever() {
+                        // Cause::Kernel: generated for the terminal's process group,
+                        // which the command is in too: it has it already.
+                        if matches!(origin.cause, Cause::Sent(_)) {
+                            lock(&target).take(origin.signal);
+                        }
+                    }
+                }
             })
             .map_err(SuperviseError::Signals)?;
         Ok(SignalForwarder {
             target,
-            stop,
+            handle,
             thread: Some(thread),
-            previous_mask,
         })
     }
 
     /// Sets the process to forward to, and sends it the signals that came before it.
-    fn forward_to(&self, pid: u32) {
-        let pid = pid as libc::pid_t;
-        let previous = std::mem::replace(&mut *self.target(), Target::Running(pid));
-        if let Target::Starting(pending) = previous {
-            pending.into_iter().for_each(|signo| send(pid, signo));
+    /// Called right after the spawn, before anything can reap the child, so the pidfd
+    /// is the child's: once it is reaped, a signal through it fails (`ESRCH`) instead of
+    /// reaching a process that was given the same PID.
+    fn forward_to(&self, child: &Child) {
+        let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
+            .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
+        let Some(pidfd) = pidfd else {
+            tracing::warn!(
+                "cannot open a pidfd for process {}: signals sent to wsreg run are not forwarded",
+                child.id()
+            );
+            return;
+        };
+        let mut target = lock(&self.target);
+        if let Target::Starting(pending) = std::mem::replace(&mut *target, Target::Running(pidfd)) {
+            pending.into_iter().for_each(|signo| target.take(signo));
         }
-    }
-
-    /// Stops forwarding: the command has been reaped.
-    fn ended(&self) {
-        *self.target() = Target::Ended;
-    }
-
-    fn target(&self) -> std::sync::MutexGuard<'_, Target> {
-        self.target.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Drop for SignalForwarder {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.handle.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        // SAFETY: restores the mask saved in `start`.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous_mask, std::ptr::null_mut())
-        };
     }
 }
 
-fn forwarded_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set; sigaddset adds valid signal numbers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        set
-    }
+fn lock(target: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
+    target.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Where signals go.
 enum Target {
     /// The command has not started: signals wait here.
-    Starting(Vec<libc::c_int>),
-    Running(libc::pid_t),
-    /// The command has been reaped: its PID may belong to another process now.
-    Ended,
+    Starting(Vec<i32>),
+    /// The command's pidfd.
+    Running(OwnedFd),
 }
 
-fn send(pid: libc::pid_t, signo: libc::c_int) {
-    tracing::debug!("forwarding signal {signo} to {pid}");
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(pid, signo) };
-}
-
-fn forward_loop(set: libc::sigset_t, target: &Mutex<Target>, stop: &AtomicBool) {
-    const POLL: libc::timespec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 100_000_000,
-    };
-    while !stop.load(Ordering::SeqCst) {
-        // SAFETY: `info` is written by sigtimedwait before it is read.
-        let (signo, info) = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            (libc::sigtimedwait(&set, &mut info, &POLL), info)
-        };
-        if signo <= 0 {
-            continue;
-        }
-        // SI_KERNEL (and other positive codes): generated for the terminal's process
-        // group, which the command is in too.
-        if info.si_code > 0 {
-            continue;
-        }
-        match &mut *target.lock().unwrap_or_else(|e| e.into_inner()) {
+impl Target {
+    fn take(&mut self, signo: i32) {
+        match self {
             Target::Starting(pending) => pending.push(signo),
-            Target::Running(pid) => send(*pid, signo),
-            Target::Ended => {}
+            Target::Running(pidfd) => {
+                tracing::debug!("forwarding signal {signo} to the command");
+                if let Some(sig) = rustix::process::Signal::from_named_raw(signo) {
+                    let _ = pidfd_send_signal(&*pidfd, sig);
+                }
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::os::unix::fs::MetadataExt;
 
-use common::{Listening, Proc, Registry, get, upgrade_status};
+use common::{Listening, Proc, Registry, STEP, eventually, get, ids, upgrade_status};
 
 fn token_of(reg: &Registry) -> String {
     let path = reg.path().parent().unwrap().join("auth-token");
@@ -157,4 +157,27 @@ fn an_exposed_token_file_stops_the_server_with_a_clear_error() {
         err.contains("auth-token") && err.contains("other users can read it"),
         "{err}"
     );
+}
+
+#[test]
+fn demo_takes_auth_token_too_and_prints_the_tokenised_link() {
+    let reg = Registry::new();
+    let mut demo = reg.spawn(&["demo", "--port", "0", "--auth", "token"]);
+    let serve_line = demo.line_where("the page's line", |l| l.starts_with("serve listening on "));
+    let url = serve_line.rsplit(' ').next().unwrap();
+    let at: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let open = demo.line_where("the tour's link", |l| l.contains("Ctrl-C stops everything"));
+    let token = token_of(&reg);
+    assert!(open.contains(&format!("?token={token}")), "{open}");
+    assert_eq!(get(at, "/api/registry", &[]).status, 401);
+    let bearer = format!("Bearer {token}");
+    let r = get(at, "/api/registry", &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 200);
+    eventually("the three echo servers listed", STEP, || {
+        ids(&get(at, "/api/registry", &[("Authorization", &bearer)]).json()).len() == 3
+    });
 }

@@ -204,6 +204,55 @@ fn a_taken_port_is_reported_clearly() {
     );
 }
 
+/// A registration is in the very next answer, however the endpoint watches: with a
+/// fresh HOME (no ~/.peer-plan at all, as on a new machine) and by polling.
+#[test]
+fn the_answer_is_exact_on_a_fresh_home_and_when_polling() {
+    for (mode, poll) in [("fresh HOME", false), ("WSREG_WATCH=poll", true)] {
+        let home = tempfile::tempdir().unwrap();
+        let spawn = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(common::WSREG);
+            cmd.args(args)
+                .env("HOME", home.path())
+                .env_remove("WSREG_REGISTRY")
+                .env("WSREG_LOG", "warn")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped());
+            if poll {
+                cmd.env("WSREG_WATCH", "poll");
+            }
+            common::Proc::spawn(cmd)
+        };
+        let mut serve = spawn(&["serve", "--port", "0"]);
+        let at = serve.listening();
+        let mut echoes = Vec::new();
+        for n in 1..=3 {
+            let mut echo = spawn(&["echo"]);
+            echo.listening();
+            echoes.push(echo);
+            let listed = ids(&get(at.addr, "/api/registry", &[]).json());
+            assert_eq!(
+                listed.len(),
+                n,
+                "{mode}: the registration is not in the next answer"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_port_a_taken_default_moves_to_the_next_free_port_as_vite_does() {
+    // 5173 held here (or by whoever holds it already, a Vite app say): either way the
+    // endpoint must not fail, and must say where it listens.
+    let _held = std::net::TcpListener::bind("127.0.0.1:5173");
+    let reg = Registry::new();
+    let mut serve = reg.spawn(&["serve"]);
+    let at = serve.listening();
+    let port = at.addr.port();
+    assert!((5174..=5193).contains(&port), "listening on {port}");
+    assert_eq!(get(at.addr, "/api/registry", &[]).status, 200);
+}
+
 #[test]
 fn demo_runs_three_echo_servers_and_leaves_the_registry_as_it_found_it() {
     let reg = Registry::new();

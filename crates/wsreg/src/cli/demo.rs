@@ -25,13 +25,14 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    let EndpointArgs { port, listen, open } = args.endpoint;
+    let page_launch = args.endpoint.launch();
+    let EndpointArgs { listen, open, .. } = args.endpoint;
     server::runtime()?.block_on(async {
         let signal = terminate_signal().context("cannot install signal handlers")?;
         let endpoint = Endpoint::new(store.clone())
             .with_context(|| format!("cannot watch {}", store.dir().display()))?;
         // The page's port is the one that can be taken: bind it before registering anything.
-        let page = listen.clone().launch(port, None).bind(store).await?;
+        let page = page_launch.bind(store).await?;
         let mut echoes = Vec::with_capacity(ECHO_SERVERS);
         for n in 1..=ECHO_SERVERS {
             let listing = Listing {
@@ -44,9 +45,13 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
             echoes.push(bound);
         }
         server::announce("serve", &page);
-        println!("open {} — Ctrl-C stops everything", page.http_url());
+        let link = match page.token() {
+            Some(token) => format!("{}?token={}", page.http_url(), token.as_str()),
+            None => page.http_url(),
+        };
+        println!("open {link} — Ctrl-C stops everything");
         if open {
-            server::open_browser(&page.http_url());
+            server::open_browser(&link);
         }
 
         let stop = CancellationToken::new();

@@ -46,10 +46,8 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let pid = args
-        .pid
-        .unwrap_or_else(|| unsafe { libc::getppid() } as u32);
+    let parent = || rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
+    let pid = args.pid.unwrap_or_else(parent);
     if !matches!(SystemProcesses.probe(pid), ProcessState::Running { .. }) {
         bail!("no running process with pid {pid}");
     }

@@ -28,8 +28,8 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::new(store.clone())
         .with_context(|| format!("cannot watch {}", store.dir().display()))?;
     let app = http::router(endpoint, &site);
-    let EndpointArgs { port, listen, open } = args.endpoint;
-    server::run(store, "serve", listen.launch(port, None), app, |bound| {
+    let open = args.endpoint.open;
+    server::run(store, "serve", args.endpoint.launch(), app, |bound| {
         if open {
             server::open_browser(&bound.http_url());
         }

@@ -42,6 +42,7 @@ impl ListenArgs {
         Launch {
             host: self.host,
             port,
+            next_ports: 0,
             guard: Guard {
                 allowed_hosts: self.allowed_hosts,
                 allowed_origins: self.allowed_origins,
@@ -73,18 +74,39 @@ impl RegisteredArgs {
     }
 }
 
+/// The port a registry endpoint tries first when none is given.
+pub const DEFAULT_ENDPOINT_PORT: u16 = 5173;
+/// How many ports after it are tried when it is taken (a Vite app often holds 5173).
+const NEXT_ENDPOINT_PORTS: u16 = 20;
+
 /// The options of a registry endpoint (`serve`, `demo`): its port, where it listens, and
 /// whether to open the page.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EndpointArgs {
-    /// The port of the page and API
-    #[arg(long, default_value_t = 5173)]
-    pub port: u16,
+    /// The port of the page and API [default: 5173, or the next free one after it, as
+    /// Vite does; a port given here is used or the command fails]
+    #[arg(long)]
+    pub port: Option<u16>,
     #[command(flatten)]
     pub listen: ListenArgs,
     /// Open the page in the default browser once listening
     #[arg(long)]
     pub open: bool,
+}
+
+impl EndpointArgs {
+    /// The launch options of the endpoint (not listed in the registry).
+    pub fn launch(&self) -> Launch {
+        let port = self.port.unwrap_or(DEFAULT_ENDPOINT_PORT);
+        let next_ports = match self.port {
+            Some(_) => 0,
+            None => NEXT_ENDPOINT_PORTS,
+        };
+        Launch {
+            next_ports,
+            ..self.listen.clone().launch(port, None)
+        }
+    }
 }
 
 /// How a registered server is labelled on the page.

@@ -128,7 +128,7 @@ fn read(path: &Path) -> Result<Option<Token>, AuthError> {
     };
     let meta = file.metadata().map_err(fail("inspect", path))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(crate::Error::ForeignOwner {
             path: path.to_owned(),
@@ -217,7 +217,7 @@ fn presented<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> impl Iterator<Item = &
 }
 
 /// The URL without its `token` parameter: where a tokenised link redirects to.
-fn without_token(uri: &Uri) -> String {
+pub(crate) fn without_token(uri: &Uri) -> String {
     let rest: Vec<&str> = uri
         .query()
         .into_iter()

@@ -25,7 +25,7 @@ use futures_util::stream;
 use super::Endpoint;
 use super::error::ApiError;
 use crate::registry::{Answer, Entry, Filter, model};
-use crate::servers::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// How long an idle stream waits before a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -170,7 +170,12 @@ pub async fn middleware(
     next: Next,
 ) -> Response {
     if let Err(refusal) = guard.check(request.headers()) {
-        tracing::debug!("refused {} {}: {refusal}", request.method(), request.uri());
+        // Never the token: a URL may carry one (`?token=`), and logs are not secret.
+        tracing::debug!(
+            "refused {} {}: {refusal}",
+            request.method(),
+            super::auth::without_token(request.uri())
+        );
         return refusal.into_response();
     }
     let origin = request.headers().get(header::ORIGIN).cloned();

@@ -42,12 +42,12 @@ impl ProcessTable for SystemProcesses {
 
     #[cfg(not(target_os = "linux"))]
     fn probe(&self, pid: u32) -> ProcessState {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return ProcessState::Missing;
-        };
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        let rc = unsafe { libc::kill(pid, 0) };
-        let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let exists = rustix::process::Pid::from_raw(pid as i32).is_some_and(|pid| {
+            match rustix::process::test_kill_process(pid) {
+                Ok(()) => true,
+                Err(e) => e == rustix::io::Errno::PERM,
+            }
+        });
         match exists {
             true => ProcessState::Running { start_time: None },
             false => ProcessState::Missing,
@@ -82,14 +82,10 @@ pub fn start_time_of(pid: u32) -> Option<u64> {
 pub fn hostname() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
-        let mut buf = [0u8; 256];
-        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        match rc {
-            0 => String::from_utf8_lossy(&buf[..len]).into_owned(),
-            _ => "localhost".to_owned(),
-        }
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned()
     })
 }
 

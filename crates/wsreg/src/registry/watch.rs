@@ -52,6 +52,7 @@ const EXACT_WAIT: Duration = Duration::from_secs(1);
 
 const STOP: u64 = 0;
 const INOTIFY: u64 = 1;
+const KICK: u64 = 2;
 /// epoll data of a pidfd: this bit plus the PID.
 const PIDFD: u64 = 1 << 32;
 
@@ -98,6 +99,11 @@ impl Answer {
 struct Pending {
     /// Set while the thread takes in a round of events.
     busy: AtomicBool,
+    /// Set while the directory cannot be watched (no inotify, or no directory yet):
+    /// then no event says that something changed, and a reader asks for a look.
+    degraded: AtomicBool,
+    /// Written to ask the thread for a look now.
+    kick: OwnedFd,
     epoll: OwnedFd,
 }
 
@@ -127,8 +133,19 @@ pub struct LiveWatch {
 impl LiveWatch {
     /// Starts watching; the first list is read before this returns.
     pub fn spawn(store: Store) -> Result<LiveWatch> {
-        // A symlinked or foreign directory is refused now, with its reason.
-        store.check_readable()?;
+        // The directory is made as a writer would make it, so that it can be watched
+        // from the start (the first registration then arrives as an event); a
+        // symlinked or foreign directory is refused now, with its reason.
+        if let Err(e) = store.prepare_dir() {
+            match e {
+                Error::Symlink { .. }
+                | Error::ForeignOwner { .. }
+                | Error::NotADirectory { .. } => {
+                    return Err(e);
+                }
+                e => tracing::debug!("{}", crate::error::Chain(&e)),
+            }
+        }
         let io = |op| Error::io(op, store.dir());
         let epoll_fd = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| io("create an epoll set for")(e.into()))?;
@@ -143,13 +160,25 @@ impl LiveWatch {
             epoll::EventFlags::IN,
         )
         .map_err(|e| io("watch")(e.into()))?;
+        let kick = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| io("create an eventfd for")(e.into()))?;
+        epoll::add(
+            &epoll_fd,
+            &kick,
+            epoll::EventData::new_u64(KICK),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| io("watch")(e.into()))?;
         let pending = Arc::new(Pending {
             busy: AtomicBool::new(false),
+            degraded: AtomicBool::new(true),
+            kick,
             epoll: epoll_fd,
         });
         let mut state = State::new(store.clone(), pending.clone());
         state.arm();
         state.rescan();
+        state.note_degraded();
         let first = Arc::new(state.answer());
         let (answers_tx, answers) = tokio::sync::watch::channel(first);
         let (rounds_tx, rounds) = tokio::sync::watch::channel(0u64);
@@ -177,12 +206,16 @@ impl LiveWatch {
     }
 
     /// The answer, exact at the time of the call: when a change is being taken in, this
-    /// waits for it (microseconds, bounded by a second).
+    /// waits for it (microseconds, bounded by a second); when the directory cannot be
+    /// watched, it asks the thread to look first.
     pub async fn exact(&self) -> Arc<Answer> {
         let deadline = tokio::time::Instant::now() + EXACT_WAIT;
         let mut rounds = self.rounds.clone();
+        rounds.borrow_and_update();
+        if self.pending.degraded.load(Ordering::SeqCst) {
+            let _ = rustix::io::write(&self.pending.kick, &1u64.to_ne_bytes());
+        }
         loop {
-            rounds.borrow_and_update();
             let answer = self.current();
             let expired = answer.expires.is_some_and(|at| at <= SystemTime::now());
             if !expired && !self.pending.now() {
@@ -320,6 +353,7 @@ impl State {
                 match event.data.u64() {
                     STOP => return,
                     INOTIFY => self.take_inotify_events(),
+                    KICK => self.kicked(),
                     data => self.process_exited((data & !PIDFD) as u32),
                 }
             }
@@ -330,6 +364,7 @@ impl State {
                     answers.send_replace(answer);
                 }
             }
+            self.note_degraded();
             self.pending.busy.store(false, Ordering::SeqCst);
             round += 1;
             rounds.send_replace(round);
@@ -354,6 +389,23 @@ impl State {
             ticks.push(left + Duration::from_millis(1));
         }
         ticks.into_iter().min()
+    }
+
+    /// Tells readers whether events can be trusted to announce every change.
+    fn note_degraded(&self) {
+        let degraded = self.inotify.is_none() || self.dir_wd.is_none();
+        self.pending.degraded.store(degraded, Ordering::SeqCst);
+    }
+
+    /// A reader asked for a look (the directory cannot be watched): the next `tick`
+    /// compares it.
+    fn kicked(&mut self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.pending.kick, &mut buf);
+        if self.inotify.is_some() && self.dir_wd.is_none() {
+            self.arm();
+            self.rescan();
+        }
     }
 
     /// What the clock says: fallbacks' ticks and expired leases.

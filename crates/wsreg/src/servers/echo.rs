@@ -8,8 +8,8 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
-use super::shutdown::Shutdown;
 use super::socket;
+use crate::shutdown::Shutdown;
 
 /// The kind echo servers register as.
 pub const KIND: &str = "echo";

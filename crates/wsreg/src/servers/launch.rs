@@ -19,11 +19,11 @@ use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
-use super::shutdown::Shutdown;
 use crate::http::auth::{self, AuthError, Token};
 use crate::http::guard::{self, Guard};
 use crate::registration::{Registration, Server};
 use crate::registry::Store;
+use crate::shutdown::Shutdown;
 
 /// How long a stopping server waits for its connections to close.
 pub const GRACE: Duration = Duration::from_millis(500);
@@ -35,6 +35,9 @@ pub struct Launch {
     pub host: String,
     /// The port; 0 lets the OS choose a free one.
     pub port: u16,
+    /// How many ports after `port` to try when it is taken (0: `port` or an error), as
+    /// Vite does for its default port.
+    pub next_ports: u16,
     /// The Host/Origin checks in front of every request.
     pub guard: Guard,
     /// Whether every request must carry the per-user token (`--auth token`).
@@ -49,6 +52,7 @@ impl Default for Launch {
         Launch {
             host: Ipv4Addr::LOCALHOST.to_string(),
             port: 0,
+            next_ports: 0,
             guard: Guard::default(),
             token_auth: false,
             listing: None,
@@ -96,6 +100,26 @@ pub struct Bound {
 }
 
 impl Launch {
+    /// Binds `port`, or with `next_ports` the first free one after it.
+    async fn listen(&self) -> Result<TcpListener, LaunchError> {
+        let last = self.port.saturating_add(self.next_ports);
+        let mut port = self.port;
+        loop {
+            let addr = format!("{}:{port}", self.host);
+            match TcpListener::bind((self.host.as_str(), port)).await {
+                Ok(listener) => return Ok(listener),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && port < last => {
+                    tracing::info!("{addr} is in use; trying port {}", port + 1);
+                    port += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    return Err(LaunchError::PortInUse { addr });
+                }
+                Err(source) => return Err(LaunchError::Bind { addr, source }),
+            }
+        }
+    }
+
     /// Reads (or makes) the token if needed, binds the listening socket, then registers
     /// the server in `store`.
     pub async fn bind(self, store: &Store) -> Result<Bound, LaunchError> {
@@ -103,19 +127,11 @@ impl Launch {
             true => Some(Token::load_or_create(store).map_err(LaunchError::Auth)?),
             false => None,
         };
-        let addr = format!("{}:{}", self.host, self.port);
-        let listener = TcpListener::bind((self.host.as_str(), self.port))
-            .await
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AddrInUse => LaunchError::PortInUse { addr: addr.clone() },
-                _ => LaunchError::Bind {
-                    addr: addr.clone(),
-                    source,
-                },
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| LaunchError::Bind { addr, source })?;
+        let listener = self.listen().await?;
+        let addr = listener.local_addr().map_err(|source| LaunchError::Bind {
+            addr: format!("{}:{}", self.host, self.port),
+            source,
+        })?;
         if !addr.ip().is_loopback() {
             tracing::warn!(
                 "listening on {addr}, beyond loopback: other machines can connect (Host and Origin checks still apply)"

@@ -8,9 +8,8 @@
 
 pub mod echo;
 pub mod launch;
-pub mod shutdown;
 pub mod socket;
 pub mod yjs;
 
+pub use crate::shutdown::{Shutdown, terminate_signal};
 pub use launch::{Bound, GRACE, Launch, LaunchError, Listing, stack};
-pub use shutdown::{Shutdown, terminate_signal};

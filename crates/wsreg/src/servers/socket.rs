@@ -22,7 +22,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::shutdown::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// How long a closing server waits for the client's Close (or lets a refused one read it).
 pub const CLOSE_WAIT: Duration = Duration::from_millis(250);

@@ -18,8 +18,8 @@ use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::shutdown::Shutdown;
 use super::socket;
+use crate::shutdown::Shutdown;
 use crate::yjs::message::close_code;
 use crate::yjs::room::{self, ConnId, Outgoing, Room};
 use crate::yjs::{ProtocolError, Rooms, room_name};
