@@ -307,29 +307,49 @@ impl Keeper {
     }
 }
 
-/// A new unique, URL-safe id: the kind, then 13 base-32 characters from the clock, the PID
-/// and the process's random hash seed.
+/// A new unique, URL-safe id that sorts in creation order, as a ULID does: the kind, then
+/// 10 base-32 characters of the millisecond clock and 3 of a per-process counter, both
+/// most significant first (readers list entries of the same `startedAt` millisecond by
+/// id, so a process's servers keep the order it registered them in), then 9 of
+/// randomness from the process's hash seed, the PID and the clock.
 fn new_id(kind: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let mut n = h.finish();
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let mut id = String::with_capacity(kind.len() + 14);
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(since_epoch.as_nanos());
+    h.write_u32(std::process::id());
+    h.write_u64(count);
+    let mut id = String::with_capacity(kind.len() + 23);
     id.push_str(kind);
     id.push('-');
-    for _ in 0..13 {
-        id.push(ALPHABET[(n & 31) as usize] as char);
-        n >>= 5;
-    }
+    let mut push = |value: u64, chars: u32| {
+        for i in (0..chars).rev() {
+            id.push(ALPHABET[((value >> (5 * i)) & 31) as usize] as char);
+        }
+    };
+    push(since_epoch.as_millis() as u64, 10);
+    push(count, 3);
+    push(h.finish(), 9);
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_id;
+
+    #[test]
+    fn ids_sort_in_creation_order_and_are_unique() {
+        let ids: Vec<String> = (0..5_000).map(|_| new_id("echo")).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, ids, "creation order, no duplicate");
+        assert!(ids.iter().all(|id| id.len() == "echo-".len() + 22));
+    }
 }
