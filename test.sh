@@ -60,5 +60,8 @@ FUZZ_SEED=1 fuzz/run.sh 30
 step "JavaScript type check (tsc --checkJs --noEmit)"
 npm run --silent typecheck
 
+step "Python library tests (python/wsreg, standard library only)"
+python3 -m unittest discover -s python/tests -t python -v
+
 step "JavaScript and browser tests (node --test)"
 npm test
