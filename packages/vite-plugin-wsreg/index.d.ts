@@ -4,30 +4,9 @@ import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CorsOptions, Plugin } from 'vite';
 
-/** One live server, in the canonical form of the API (every field, in this order). */
-export interface ServerEntry {
-  id: string;
-  kind: string;
-  name: string | null;
-  project: string | null;
-  session: string | null;
-  host: string | null;
-  port: number;
-  url: string;
-  pid: number;
-  pidStartTime: number | null;
-  /** `YYYY-MM-DDTHH:MM:SS.mmmZ` */
-  startedAt: string;
-  ttlSecs: number | null;
-  heartbeatAt: string | null;
-  meta: Record<string, unknown>;
-}
-
-/** The answer of `GET /api/registry` and the data of the SSE `servers` event. */
-export interface RegistryDocument {
-  version: 1;
-  servers: ServerEntry[];
-}
+// One definition of the API's types, shared with the browser library.
+import type { RegistryDocument, ServerEntry } from 'wsreg-client';
+export type { RegistryDocument, ServerEntry };
 
 /** Keep servers whose `project` / `kind` equal these; null or '' matches all. */
 export interface ServerFilter {
@@ -102,7 +81,8 @@ export interface GuardOptions {
 
 export type GuardResult =
   | { ok: true; allowOrigin: string | null }
-  | { ok: false; status: number; error: string };
+  /** `check`: which check refused, as the shared cases in testdata/guard/ name it. */
+  | { ok: false; status: number; error: string; check: 'host' | 'origin' | 'cross-site' };
 
 export interface RegistryWatcherOptions {
   /** The registry directory (or a legacy `….json` path, see `registryLocation`). Default: `WSREG_REGISTRY`, else `~/.peer-plan/servers/`. */

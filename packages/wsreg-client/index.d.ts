@@ -1,6 +1,6 @@
 // Types of wsreg-client (hand-written; the code is JavaScript with JSDoc).
 
-/** One live server, as the registry API lists it. */
+/** One live server, in the canonical form of the API (every field, in this order). */
 export interface ServerEntry {
   id: string;
   kind: string;
@@ -12,13 +12,14 @@ export interface ServerEntry {
   url: string;
   pid: number;
   pidStartTime: number | null;
+  /** `YYYY-MM-DDTHH:MM:SS.mmmZ` */
   startedAt: string;
   ttlSecs: number | null;
   heartbeatAt: string | null;
   meta: Record<string, unknown>;
 }
 
-/** `{"version":1,"servers":[…]}` */
+/** The answer of `GET /api/registry` and the data of the SSE `servers` event: `{"version":1,"servers":[…]}` */
 export interface RegistryDocument {
   version: 1;
   servers: ServerEntry[];

@@ -45,7 +45,13 @@ impl ListenArgs {
             next_ports: 0,
             guard: Guard {
                 allowed_hosts: self.allowed_hosts,
-                allowed_origins: self.allowed_origins,
+                // Browsers send the scheme and host in lowercase, and origins are
+                // compared exactly: `--allowed-origin HTTPS://Tool.Example` still matches.
+                allowed_origins: self
+                    .allowed_origins
+                    .into_iter()
+                    .map(|o| o.to_ascii_lowercase())
+                    .collect(),
             },
             token_auth: self.auth == AuthArg::Token,
             listing,

@@ -9,6 +9,9 @@
 //! - `Sec-Fetch-Site: cross-site` is refused (a `<script src>` or `<img>` from another
 //!   site sends no `Origin` on a GET, but modern browsers send this).
 //!
+//! The cases every guard must get right (this one and the Vite plugin's `src/guard.js`)
+//! are the shared vectors in `testdata/guard/cases.json`, run by `tests/guard_vectors.rs`.
+//!
 //! Loopback origins on any port are same-site with each other, so they are allowed: a
 //! user's Vite app on one port may read `wsreg serve` on another (with CORS granting that
 //! one origin, never `*`).
@@ -24,9 +27,12 @@ use axum::response::{IntoResponse, Response};
 /// Which `Host` and `Origin` values a server accepts besides loopback ones.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
-    /// Extra host names (without port), e.g. from `--allowed-host`.
+    /// Extra host names (without port), e.g. from `--allowed-host`; compared ignoring
+    /// ASCII case.
     pub allowed_hosts: Vec<String>,
-    /// Extra origins (`scheme://host[:port]`), e.g. from `--allowed-origin`.
+    /// Extra origins (`scheme://host[:port]`), e.g. from `--allowed-origin`; compared
+    /// exactly, as browsers send them (lowercase scheme and host, no default port, no
+    /// path). `null` is never allowed, even when listed.
     pub allowed_origins: Vec<String>,
 }
 
@@ -35,12 +41,28 @@ pub struct Guard {
 pub enum Refusal {
     #[error("missing Host header")]
     NoHost,
+    #[error("more than one Host header")]
+    ManyHosts,
     #[error("host {0:?} is not allowed (DNS rebinding protection); use --allowed-host to allow it")]
     Host(String),
+    #[error("more than one Origin header")]
+    ManyOrigins,
     #[error("origin {0:?} is not allowed; use --allowed-origin to allow it")]
     Origin(String),
     #[error("cross-site requests are not allowed")]
     CrossSite,
+}
+
+impl Refusal {
+    /// Which check refused: `host`, `origin` or `cross-site` (as the shared test vectors
+    /// in `testdata/guard/` name them).
+    pub fn check(&self) -> &'static str {
+        match self {
+            Refusal::NoHost | Refusal::ManyHosts | Refusal::Host(_) => "host",
+            Refusal::ManyOrigins | Refusal::Origin(_) => "origin",
+            Refusal::CrossSite => "cross-site",
+        }
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -55,30 +77,45 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Whether a host name (no port; brackets allowed around IPv6) is a loopback name.
+/// Whether a host name (no port; IPv6 in brackets) is a loopback name: `localhost` or a
+/// name ending in `.localhost` (RFC 6761), an IPv4 address in 127.0.0.0/8 written as
+/// browsers write it (four decimal parts, no leading zeros), or `[::1]`. ASCII case is
+/// ignored.
+///
+/// A name is dot-separated non-empty labels of letters, digits, `-` and `_`: so no
+/// trailing dot. `localhost.` is refused as Vite refuses it (no browser or tool needs
+/// that spelling, and every other check would need a second spelling of each name);
+/// `--allowed-host localhost.` allows it on purpose. (Found by fuzzing: `x y/z.localhost`
+/// is no host name.)
 pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host == "[::1]" || host == "::1" {
+    let host = host.to_ascii_lowercase();
+    if host == "[::1]" {
         return true;
     }
-    // A name's characters first: `x y/z.localhost` is no host name (found by fuzzing).
-    let is_name = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-    if is_name && (host == "localhost" || host.ends_with(".localhost")) {
+    let is_name = host.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if !is_name {
+        return false;
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
         return true;
     }
-    match host.parse::<std::net::Ipv4Addr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => false,
-    }
+    // The standard parser takes exactly `d.d.d.d`, each 0-255 without leading zeros.
+    host.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Splits `host[:port]` (and `[v6][:port]`) into the host part; `None` when the value is
-/// malformed (text after `]` that is not a port, a port that is not 0–65535 in digits, a
-/// colon in a host that is not bracketed).
+/// malformed: an empty host, characters no host name has, a colon in a host that is not
+/// bracketed, text after `]` that is not a port, a port that is not 1 to 5 digits or is
+/// above 65535.
 /// Strict on purpose: browsers send only well-formed values, so anything else is refused
-/// rather than guessed at (found by fuzzing: `[::1]:: x` once passed as `[::1]`).
+/// rather than guessed at (found by fuzzing: `[::1]:: x` once passed as `[::1]`, and
+/// `::1:80` as `::1`).
 fn host_part(authority: &str) -> Option<&str> {
     let (host, port) = if authority.starts_with('[') {
         let (host, rest) = authority.split_at(authority.find(']')? + 1);
@@ -92,15 +129,31 @@ fn host_part(authority: &str) -> Option<&str> {
             None => (authority, None),
         }
     };
-    // An unbracketed IPv6 address is no authority (`::1:80`, found by fuzzing).
-    let host_ok = host.starts_with('[') || !host.contains(':');
-    let port_ok =
-        port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            !v6.is_empty()
+                && v6
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
     (host_ok && port_ok).then_some(host)
 }
 
 impl Guard {
-    /// Checks the `Host` header.
+    /// Checks the `Host` header (one of them: [`Guard::check`] refuses a request that
+    /// has more than one).
     pub fn check_host(&self, host: Option<&HeaderValue>) -> Result<(), Refusal> {
         let value = host.ok_or(Refusal::NoHost)?;
         let value = value
@@ -120,13 +173,13 @@ impl Guard {
         }
     }
 
-    /// Whether an `Origin` value is loopback or explicitly allowed.
+    /// Whether an `Origin` value is loopback or explicitly allowed. `null` (sandboxed
+    /// frames and `file:` pages of any site) never is.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        if self
-            .allowed_origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(origin))
-        {
+        if origin == "null" {
+            return false;
+        }
+        if self.allowed_origins.iter().any(|o| o == origin) {
             return true;
         }
         let Some(rest) = origin
@@ -138,9 +191,14 @@ impl Guard {
         !rest.contains('/') && host_part(rest).is_some_and(is_loopback_host)
     }
 
-    /// Checks `Origin` and `Sec-Fetch-Site`.
+    /// Checks `Origin` (at most one, allowed) and, when there is none, `Sec-Fetch-Site`
+    /// (no value `cross-site`, in any case).
     pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        if let Some(origin) = headers.get(header::ORIGIN) {
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        if let Some(origin) = origins.next() {
+            if origins.next().is_some() {
+                return Err(Refusal::ManyOrigins);
+            }
             let text = origin.to_str().unwrap_or("");
             if !self.origin_allowed(text) {
                 return Err(Refusal::Origin(
@@ -149,15 +207,24 @@ impl Guard {
             }
             return Ok(());
         }
-        match headers.get("sec-fetch-site").map(HeaderValue::as_bytes) {
-            Some(b"cross-site") => Err(Refusal::CrossSite),
-            _ => Ok(()),
+        let cross_site = headers
+            .get_all("sec-fetch-site")
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+        match cross_site {
+            true => Err(Refusal::CrossSite),
+            false => Ok(()),
         }
     }
 
-    /// Checks a whole request.
+    /// Checks a whole request: exactly one allowed `Host`, then [`Guard::check_origin`].
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        self.check_host(headers.get(header::HOST))?;
+        let mut hosts = headers.get_all(header::HOST).iter();
+        let host = hosts.next();
+        if hosts.next().is_some() {
+            return Err(Refusal::ManyHosts);
+        }
+        self.check_host(host)?;
         self.check_origin(headers)
     }
 }
@@ -214,7 +281,7 @@ mod tests {
             "127.0.0.1:80",
             "127.1.2.3",
             "[::1]:9",
-            "LOCALHOST.",
+            "LOCALHOST:5173",
             "my_app.localhost:5173",
         ] {
             assert_eq!(g.check(&headers(&[("host", ok)])), Ok(()), "{ok}");
@@ -235,6 +302,15 @@ mod tests {
             "::1:2999",
             "::1",
             "127.0.pi/registry HTTP.localhost",
+            "localhost.",
+            "LOCALHOST.:5173",
+            ".localhost",
+            "a..localhost",
+            "127.0.00.1:5173",
+            "127.0.0.1.",
+            "localhost:000080",
+            "[]:80",
+            "",
         ] {
             assert!(
                 matches!(g.check(&headers(&[("host", bad)])), Err(Refusal::Host(_))),
@@ -242,6 +318,8 @@ mod tests {
             );
         }
         assert_eq!(g.check(&HeaderMap::new()), Err(Refusal::NoHost));
+        let two = headers(&[("host", "localhost"), ("host", "evil.example")]);
+        assert_eq!(g.check(&two), Err(Refusal::ManyHosts));
         let g = Guard {
             allowed_hosts: vec!["devbox.lan".into()],
             ..Guard::default()
