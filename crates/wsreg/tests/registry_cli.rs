@@ -2,9 +2,9 @@
 //! loses nothing and never shows a reader a torn file; SIGKILLed servers vanish from the
 //! list at once; errors are one clear line.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -37,15 +37,16 @@ fn servers(doc: &Value) -> &Vec<Value> {
     doc["servers"].as_array().unwrap()
 }
 
-/// Starts `n` copies of `wsreg ARGS(i)`, each held at a shell `read` until all are
-/// started, then releases them together. `exec` keeps this process their parent, so a
-/// `register` without `--pid` registers this (live) test process.
+/// Starts `n` copies of `wsreg ARGS(i)`, each held at a shell `read` until all have said
+/// (on stderr) that they are there, then releases them together. `exec` keeps this
+/// process their parent, so a `register` without `--pid` registers this (live) test
+/// process.
 fn storm(registry: &Path, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<Output> {
     let mut children: Vec<Child> = (0..n)
         .map(|i| {
             Command::new("sh")
                 .arg("-c")
-                .arg("read _ && exec \"$0\" \"$@\"")
+                .arg("echo ready >&2; read _ && exec \"$0\" \"$@\"")
                 .arg(WSREG)
                 .arg("--registry")
                 .arg(registry)
@@ -58,13 +59,26 @@ fn storm(registry: &Path, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let mut stderrs: Vec<BufReader<ChildStderr>> = children
+        .iter_mut()
+        .map(|c| BufReader::new(c.stderr.take().unwrap()))
+        .collect();
+    for err in &mut stderrs {
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+    }
     for child in &mut children {
         child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     }
     children
         .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
+        .zip(stderrs)
+        .map(|(c, mut err)| {
+            let mut output = c.wait_with_output().unwrap();
+            err.read_to_end(&mut output.stderr).unwrap();
+            output
+        })
         .collect()
 }
 
@@ -163,7 +177,15 @@ fn a_sigkilled_server_is_hidden_at_once_and_listed_dead_with_all() {
     // SAFETY: kill on a PID this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGKILL) }, 0);
     // Not yet reaped: a zombie, already dead to readers.
-    std::thread::sleep(Duration::from_millis(50));
+    let stat = format!("/proc/{}/stat", server.id());
+    let zombie = Instant::now();
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+        assert!(
+            zombie.elapsed() < Duration::from_secs(5),
+            "not a zombie after 5 s"
+        );
+        std::thread::yield_now();
+    }
     assert_eq!(
         servers(&list_json(&registry, &[])).len(),
         0,
