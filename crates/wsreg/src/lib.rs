@@ -18,6 +18,8 @@
 //! - **Push, not poll; idle is free.** [`registry::LiveWatch`] sleeps on inotify and on a
 //!   pidfd per live server, re-reads only the file an event names, and publishes each
 //!   new live list once for every reader. While nothing changes, nothing runs.
+//! - **Agents find servers too.** [`mcp`] serves the live list over MCP (`wsreg mcp`):
+//!   tools to list and to wait for servers, and a resource whose changes are pushed.
 //!
 //! ```no_run
 //! # fn main() -> wsreg::Result<()> {
@@ -31,6 +33,7 @@
 pub mod atomic_file;
 pub mod error;
 pub mod http;
+pub mod mcp;
 pub mod registration;
 pub mod registry;
 pub mod servers;

@@ -4,6 +4,7 @@
 mod demo;
 mod echo;
 mod list;
+mod mcp;
 mod prune;
 mod register;
 mod run;
@@ -55,6 +56,8 @@ enum Command {
     Serve(serve::Args),
     /// Serve the page plus three echo servers: the 30-second tour
     Demo(demo::Args),
+    /// An MCP server on stdin/stdout for agents: list and wait for servers, watch the live list
+    Mcp(mcp::Args),
 }
 
 /// `--project` and `--kind`, shared by the readers.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Echo(args) => echo::run(&store, args),
         Command::Serve(args) => serve::run(&store, args),
         Command::Demo(args) => demo::run(&store, args),
+        Command::Mcp(args) => mcp::run(store, args),
     }
 }
 
