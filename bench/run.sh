@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs every benchmark of issue 6 against its Node baseline and rewrites
-# docs/benchmarks.md. `--quick` shortens every run (under 3 minutes in all).
+# Runs every benchmark of issues 6 and 11 against its Node baseline and, for the registry
+# (issue 11), against wsreg's last registry-v1 build, and rewrites docs/benchmarks.md.
+# `--quick` shortens every run (about 5 minutes in all).
 #
-# Sets up what it needs: wrk (Debian package, when run as root), the npm packages, and
-# release builds of `wsreg` and of the harness `wsreg-bench` (bench/loadgen). The
+# Sets up what it needs: wrk (Debian package, when run as root), the npm packages,
+# release builds of `wsreg` and of the harness `wsreg-bench` (bench/loadgen), and, when
+# missing, the v1 `wsreg` built from commit 3aeff1c in a git worktree at target/v1-src
+# (target dir target/v1; delete target/v1/release/wsreg to rebuild it). The
 # criterion benches of the registry run first; `wsreg-bench run` then measures the rest
 # and writes the report, reading the criterion medians back. All load goes to 127.0.0.1.
 # Not part of ./test.sh: it takes minutes and its figures depend on the machine.
@@ -40,6 +43,15 @@ ulimit -n "$(ulimit -Hn)"
 
 step "cargo build --release (wsreg, wsreg-bench)"
 cargo build --release --quiet -p wsreg -p wsreg-bench --bins
+
+V1_COMMIT=3aeff1c
+if ! [ -x target/v1/release/wsreg ]; then
+  step "building wsreg v1 ($V1_COMMIT) into target/v1"
+  if ! [ -d target/v1-src ]; then
+    git worktree add --detach target/v1-src "$V1_COMMIT"
+  fi
+  (cd target/v1-src && CARGO_TARGET_DIR="$PWD/../v1" cargo build --release --quiet --bin wsreg)
+fi
 
 step "criterion: registry operations"
 cargo bench --quiet -p wsreg --bench registry -- "${criterion[@]}" >&2

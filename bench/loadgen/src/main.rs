@@ -2,9 +2,10 @@
 //!
 //! `run` measures everything and rewrites `docs/benchmarks.md`; the other subcommands are
 //! the pieces it starts as separate processes (load clients, so that several can share the
-//! load; storm writers, so that the storm is one write per process, as with real servers).
+//! load; the storm's barrier, which releases real servers at one instant).
 
 mod echo;
+mod fill;
 mod hist;
 mod idle;
 mod machine;
@@ -36,8 +37,8 @@ enum Command {
     Echo(echo::Args),
     /// Hold idle WebSocket connections until stdin closes
     Idle(idle::Args),
-    /// One writer of the storm: wait for a line on stdin, register once, exit
-    StormWriter(storm::WriterArgs),
+    /// Say `ready`, wait for a line on stdin, then exec the command (the storm's barrier)
+    Barrier(storm::BarrierArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Echo(args) => echo::run(args),
         Command::Idle(args) => idle::run(args),
-        Command::StormWriter(args) => storm::writer(args),
+        Command::Barrier(args) => storm::barrier(args),
     }
 }

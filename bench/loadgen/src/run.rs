@@ -1,7 +1,7 @@
-//! `wsreg-bench run`: every benchmark of issue 6 in turn, then the report.
+//! `wsreg-bench run`: every benchmark of issues 6 and 11 in turn, then the report.
 //!
 //! Benchmarks run one after another, never side by side, each against a fresh registry
-//! file in a scratch directory under `target/`, so that no figure pays for another's
+//! path in a scratch directory under `target/`, so that no figure pays for another's
 //! load and no run touches the user's own registry. A benchmark that fails is reported
 //! as failed in its section and the others still run. `bench/notes.md`, the analysis
 //! written by hand, is appended as it is.
@@ -20,7 +20,7 @@ const NOTES: &str = "bench/notes.md";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Shorter runs of everything (under 3 minutes)
+    /// Shorter runs of everything (about 5 minutes)
     #[arg(long)]
     pub quick: bool,
     /// The repository's root

@@ -65,6 +65,11 @@ impl Spawned {
         }
     }
 
+    /// The lines printed since the last call, without waiting.
+    pub fn ready_lines(&mut self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// The first `ws://` or `http://` URL on the listening line (`listening URL …`).
     pub fn listening_url(&mut self, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
@@ -118,6 +123,13 @@ impl Spawned {
         Ok(out)
     }
 
+    /// Sends `sig` to the process (by its PID, which is still ours: it is not reaped).
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if !self.exited() {
+            signal(self.pid(), sig);
+        }
+    }
+
     /// Sends SIGTERM and waits; SIGKILL if it is still there after two seconds.
     pub fn stop(&mut self) {
         if self.exited() {
@@ -133,6 +145,24 @@ impl Spawned {
         }
         signal(self.pid(), libc::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// Stops many processes at once: `sig` to each (by PID), up to `grace` for all of them to
+/// exit, then SIGKILL to those still there. Bounded whatever the processes do.
+pub fn stop_all(procs: &mut [Spawned], sig: libc::c_int, grace: Duration) {
+    for p in procs.iter_mut() {
+        p.signal(sig);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && !procs.iter_mut().all(|p| p.exited()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for p in procs.iter_mut() {
+        if !p.exited() {
+            signal(p.pid(), libc::SIGKILL);
+            let _ = p.child.wait();
+        }
     }
 }
 

@@ -117,6 +117,7 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
                     num(b.cpu_secs_per_million, 2)
                 ),
                 met: cpu >= 3.0,
+                ..Target::default()
             });
             targets.push(Target {
                 name: "echo throughput, 50 × 64 B".into(),
@@ -129,6 +130,7 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
                     load.procs
                 ),
                 met: speed >= 2.0,
+                ..Target::default()
             });
         }
     }
