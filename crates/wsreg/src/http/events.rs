@@ -46,7 +46,7 @@ struct Subscriber {
     answers: tokio::sync::watch::Receiver<Arc<Answer>>,
     filter: Filter,
     /// The filtered list last sent (unused for an unfiltered stream).
-    sent: Option<Vec<Entry>>,
+    sent: Option<Vec<Arc<Entry>>>,
     first: bool,
     shutdown: Shutdown,
 }
@@ -87,11 +87,11 @@ impl Subscriber {
                 answer.framed(servers_frame),
             )));
         }
-        let list: Vec<Entry> = self.filter.apply(&answer.live).cloned().collect();
+        let list: Vec<Arc<Entry>> = self.filter.apply(&answer.live).cloned().collect();
         if self.sent.as_ref() == Some(&list) {
             return None;
         }
-        let frame = servers_frame(&model::to_json(&list)).into();
+        let frame = servers_frame(&model::to_json(list.iter().map(|e| &**e))).into();
         self.sent = Some(list);
         Some(frame)
     }

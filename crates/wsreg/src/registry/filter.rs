@@ -1,6 +1,8 @@
 //! The selection a reader asks for: `?project=P&kind=K` on the HTTP API, `--project` and
 //! `--kind` on the command line. An absent criterion matches everything.
 
+use std::borrow::Borrow;
+
 use serde::Deserialize;
 
 use super::model::Entry;
@@ -23,8 +25,11 @@ impl Filter {
         project_ok && kind_ok
     }
 
-    /// The selected entries, in order.
-    pub fn apply<'a>(&'a self, entries: &'a [Entry]) -> impl Iterator<Item = &'a Entry> + 'a {
-        entries.iter().filter(|e| self.matches(e))
+    /// The selected entries, in order (entries or shared entries alike).
+    pub fn apply<'a, E: Borrow<Entry>>(
+        &'a self,
+        entries: &'a [E],
+    ) -> impl Iterator<Item = &'a E> + 'a {
+        entries.iter().filter(|e| self.matches((*e).borrow()))
     }
 }

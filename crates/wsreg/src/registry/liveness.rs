@@ -34,8 +34,18 @@ pub struct SystemProcesses;
 impl ProcessTable for SystemProcesses {
     #[cfg(target_os = "linux")]
     fn probe(&self, pid: u32) -> ProcessState {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => parse_stat(&stat).unwrap_or(ProcessState::Running { start_time: None }),
+        use std::io::Read;
+        // One read of a buffer larger than any stat line (its command name is at most 64
+        // bytes), not read_to_string's stat and four growing reads: a cold `list` of
+        // 10,000 entries pays this once per entry.
+        let mut buf = [0u8; 1024];
+        let read =
+            std::fs::File::open(format!("/proc/{pid}/stat")).and_then(|mut f| f.read(&mut buf));
+        match read {
+            Ok(n) => std::str::from_utf8(&buf[..n])
+                .ok()
+                .and_then(parse_stat)
+                .unwrap_or(ProcessState::Running { start_time: None }),
             Err(_) => ProcessState::Missing,
         }
     }
@@ -116,6 +126,9 @@ pub struct Judge<'a> {
     processes: &'a dyn ProcessTable,
     hostname: &'a str,
     now: SystemTime,
+    /// What each PID was found to be, once per judge ("this machine, now"): servers of
+    /// one process share it.
+    seen: std::cell::RefCell<std::collections::HashMap<u32, ProcessState>>,
 }
 
 impl Judge<'static> {
@@ -125,6 +138,7 @@ impl Judge<'static> {
             processes: &SystemProcesses,
             hostname: hostname(),
             now: SystemTime::now(),
+            seen: Default::default(),
         }
     }
 }
@@ -136,6 +150,7 @@ impl<'a> Judge<'a> {
             processes,
             hostname,
             now,
+            seen: Default::default(),
         }
     }
 
@@ -148,7 +163,12 @@ impl<'a> Judge<'a> {
         if !local {
             return Ok(());
         }
-        match self.processes.probe(entry.pid) {
+        let state = *self
+            .seen
+            .borrow_mut()
+            .entry(entry.pid)
+            .or_insert_with(|| self.processes.probe(entry.pid));
+        match state {
             ProcessState::Missing => Err(DeadReason::NoSuchProcess),
             ProcessState::Zombie => Err(DeadReason::Zombie),
             ProcessState::Running {

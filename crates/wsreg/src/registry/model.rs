@@ -523,8 +523,9 @@ pub fn document_from_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> Stri
 }
 
 /// Serialises entries as the canonical document `{"version":1,"servers":[…]}`.
-pub fn to_json<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
-    let servers: Vec<&Entry> = entries.into_iter().collect();
+pub fn to_json<E: std::borrow::Borrow<Entry>>(entries: impl IntoIterator<Item = E>) -> String {
+    let entries: Vec<E> = entries.into_iter().collect();
+    let servers: Vec<&Entry> = entries.iter().map(|e| e.borrow()).collect();
     serde_json::to_string(&Document {
         version: 1,
         servers: &servers,

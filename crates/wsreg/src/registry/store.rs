@@ -477,7 +477,7 @@ impl Store {
         if !meta.is_dir() {
             return Err(Error::NotADirectory { path: dir.clone() });
         }
-        let me = rustix::process::geteuid().as_raw();
+        let me = my_uid();
         if meta.uid() != me {
             return Err(Error::ForeignOwner {
                 path: dir.clone(),
@@ -542,6 +542,12 @@ pub(crate) fn merge_legacy(entries: &mut Vec<Entry>, legacy: Vec<Entry>) {
     entries.extend(legacy.into_iter().filter(|e| !ids.contains(&e.id)));
 }
 
+/// This process's effective user, asked once.
+fn my_uid() -> u32 {
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| rustix::process::geteuid().as_raw())
+}
+
 /// What [`read_checked`] found.
 enum Checked {
     Missing,
@@ -581,14 +587,24 @@ fn read_checked(path: &Path, max: u64) -> Checked {
     if !meta.is_file() {
         return Checked::Refused(SkipReason::NotAFile, id);
     }
-    if meta.uid() != rustix::process::geteuid().as_raw() {
+    if meta.uid() != my_uid() {
         return Checked::Refused(SkipReason::ForeignOwner { owner: meta.uid() }, id);
     }
     if meta.len() > max {
         return Checked::Refused(SkipReason::TooLarge(meta.len()), id);
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    if let Err(e) = (&mut file).take(max + 1).read_to_end(&mut bytes) {
+    // One read of one byte more than the size: a short read is the end of a regular
+    // file, so no second read is needed to see it (a cold read of 10,000 entries pays
+    // each syscall 10,000 times). A file that grew meanwhile is read to its end.
+    let mut bytes = vec![0u8; meta.len() as usize + 1];
+    let first = match file.read(&mut bytes) {
+        Ok(n) => n,
+        Err(e) => return Checked::Refused(SkipReason::Unreadable(e.to_string()), id),
+    };
+    bytes.truncate(first);
+    if first > meta.len() as usize
+        && let Err(e) = (&mut file).take(max + 1).read_to_end(&mut bytes)
+    {
         return Checked::Refused(SkipReason::Unreadable(e.to_string()), id);
     }
     if bytes.len() as u64 > max {

@@ -77,8 +77,9 @@ fn dir_events() -> WatchFlags {
 /// The live list at one moment, and its canonical JSON, built once.
 #[derive(Debug)]
 pub struct Answer {
-    /// The live entries, in registration order.
-    pub live: Vec<Entry>,
+    /// The live entries, in registration order; shared with the watch's own copy, so a
+    /// change to one of 10,000 entries copies no entry.
+    pub live: Vec<Arc<Entry>>,
     /// `{"version":1,"servers":[…]}` for `live`.
     pub json: Arc<str>,
     /// A form of `json` that a transport builds once for all (the SSE event).
@@ -242,7 +243,7 @@ impl Drop for LiveWatch {
 
 /// An entry the thread knows of, its JSON, and whether it is live.
 struct Tracked {
-    entry: Entry,
+    entry: Arc<Entry>,
     json: Box<str>,
     file: Option<FileId>,
     state: Liveness,
@@ -579,7 +580,7 @@ impl State {
         };
         Tracked {
             json: model::entry_json(&entry).into(),
-            entry,
+            entry: Arc::new(entry),
             file,
             state,
         }
@@ -651,7 +652,7 @@ impl State {
         self.next_expiry = expires;
         let json = model::document_from_parts(live.iter().map(|t| &*t.json));
         Answer {
-            live: live.into_iter().map(|t| t.entry.clone()).collect(),
+            live: live.into_iter().map(|t| Arc::clone(&t.entry)).collect(),
             framed: std::sync::OnceLock::new(),
             json: json.into(),
             expires,
