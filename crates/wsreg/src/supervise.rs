@@ -4,11 +4,14 @@
 //!
 //! Decisions that are not obvious:
 //! - The port is found by binding port 0 and closing the socket; the command binds it a
-//!   moment later. Another process could take it in between; the readiness check then
-//!   fails with a clear error rather than registering the wrong server.
-//! - The entry names the command's PID (not ours), so readers judge the command's
-//!   liveness; our keeper thread puts the entry back if it vanishes, and it is removed as
-//!   soon as the command ends.
+//!   moment later. Another process could take it in between, and a TCP connect cannot
+//!   tell: so once the port accepts connections, the LISTEN socket's owner is looked up
+//!   ([`crate::registry::sockets`]). It must be the command or a descendant of it; a
+//!   stranger is an error, never a registration.
+//! - The entry names the PID of the process that listens (the command, or e.g. node
+//!   under `npm run dev`), not ours, so readers judge the server's own liveness; our
+//!   keeper thread puts the entry back if it vanishes, and it is removed as soon as the
+//!   command ends.
 //! - SIGINT and SIGTERM are taken by a thread (signal-hook, which tells who sent them;
 //!   it sleeps until one comes). A signal sent with `kill` (to our PID) is forwarded to
 //!   the command through a pidfd, so it can never reach a process that reused the PID
@@ -32,6 +35,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
 use crate::registration::{Registration, Server};
+use crate::registry::sockets::{self, Listener};
 use crate::registry::store::Store;
 
 /// How often the command's port is probed while it starts.
@@ -86,6 +90,15 @@ pub enum SuperviseError {
         timeout: Duration,
         port_env: String,
     },
+    #[error(
+        "{addr} was taken by another process{} before {program} listened on it: not registered; stopped {program}",
+        owner.map(describe).unwrap_or_default()
+    )]
+    PortTaken {
+        program: String,
+        addr: SocketAddr,
+        owner: Option<u32>,
+    },
     #[error("cannot register {program}")]
     Register {
         program: String,
@@ -100,6 +113,14 @@ pub enum SuperviseError {
     },
     #[error("cannot take over SIGINT and SIGTERM")]
     Signals(#[source] io::Error),
+}
+
+/// ` (pid N: name)`, for a message about another process.
+fn describe(pid: u32) -> String {
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(name) => format!(" (pid {pid}: {})", name.trim()),
+        Err(_) => format!(" (pid {pid})"),
+    }
 }
 
 /// How the command ended.
@@ -191,7 +212,29 @@ pub fn run(
             });
         }
     }
-    let registration = match register(spec, port, child.id(), store) {
+    // The process that really listens: the command or a descendant (`npm run dev` runs
+    // node as a grandchild); a stranger that took the port is an error, not an entry.
+    let listener = match sockets::listener_in_tree(child.id(), port) {
+        Listener::Ours(pid) => pid,
+        Listener::Stranger(owner) => {
+            stop(&mut child);
+            return Err(SuperviseError::PortTaken {
+                program: program_name,
+                addr,
+                owner,
+            });
+        }
+        Listener::Nobody => {
+            tracing::warn!(
+                "no listening socket on port {port} in /proc/net: registering {program_name} itself"
+            );
+            child.id()
+        }
+    };
+    if listener != child.id() {
+        forwarder.also_to(listener);
+    }
+    let registration = match register(spec, port, listener, store) {
         Ok(r) => r,
         Err(source) => {
             stop(&mut child);
@@ -311,20 +354,36 @@ impl SignalForwarder {
     /// is the child's: once it is reaped, a signal through it fails (`ESRCH`) instead of
     /// reaching a process that was given the same PID.
     fn forward_to(&self, child: &Child) {
-        let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
-            .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
-        let Some(pidfd) = pidfd else {
-            tracing::warn!(
-                "cannot open a pidfd for process {}: signals sent to wsreg run are not forwarded",
-                child.id()
-            );
+        let Some(pidfd) = open_pidfd(child.id()) else {
             return;
         };
         let mut target = lock(&self.target);
-        if let Target::Starting(pending) = std::mem::replace(&mut *target, Target::Running(pidfd)) {
+        if let Target::Starting(pending) =
+            std::mem::replace(&mut *target, Target::Running(vec![pidfd]))
+        {
             pending.into_iter().for_each(|signo| target.take(signo));
         }
     }
+
+    /// Forwards to `pid` too: the descendant that listens, when it is not the command
+    /// (`sh -c 'node …'`), which a signal to the command alone would leave running.
+    fn also_to(&self, pid: u32) {
+        if let (Some(pidfd), Target::Running(pidfds)) = (open_pidfd(pid), &mut *lock(&self.target))
+        {
+            pidfds.push(pidfd);
+        }
+    }
+}
+
+fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    if pidfd.is_none() {
+        tracing::warn!(
+            "cannot open a pidfd for process {pid}: signals sent to wsreg run are not forwarded to it"
+        );
+    }
+    pidfd
 }
 
 impl Drop for SignalForwarder {
@@ -344,18 +403,20 @@ fn lock(target: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
 enum Target {
     /// The command has not started: signals wait here.
     Starting(Vec<i32>),
-    /// The command's pidfd.
-    Running(OwnedFd),
+    /// The pidfds of the command and of the descendant that listens.
+    Running(Vec<OwnedFd>),
 }
 
 impl Target {
     fn take(&mut self, signo: i32) {
         match self {
             Target::Starting(pending) => pending.push(signo),
-            Target::Running(pidfd) => {
+            Target::Running(pidfds) => {
                 tracing::debug!("forwarding signal {signo} to the command");
                 if let Some(sig) = rustix::process::Signal::from_named_raw(signo) {
-                    let _ = pidfd_send_signal(&*pidfd, sig);
+                    for pidfd in pidfds.iter() {
+                        let _ = pidfd_send_signal(pidfd, sig);
+                    }
                 }
             }
         }

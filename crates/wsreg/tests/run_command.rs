@@ -229,3 +229,82 @@ fn the_port_goes_in_the_named_variable_and_a_silent_command_times_out() {
         "{stderr}"
     );
 }
+
+/// `sh -c 'node server.js; true'`: the shell stays, node is its child (as under
+/// `npm run dev`); the entry must name node, which owns the listening socket.
+#[test]
+fn the_process_that_listens_is_registered_even_as_a_grandchild() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("servers.json");
+    let server = node_server();
+    let script = format!("node '{}'; true", server.display());
+    let mut run = start_run(&registry, &["--", "sh", "-c", &script], &[]);
+    let servers = wait_for_list(&registry, "the node grandchild", |s| s.len() == 1);
+    let pid = servers[0]["pid"].as_u64().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "node",
+        "the entry names pid {pid} ({comm:?}), not node"
+    );
+    // A SIGTERM sent to wsreg run reaches node too, not only the shell.
+    kill(run.id(), libc::SIGTERM);
+    wait_exit(&mut run);
+    let node_gone = Instant::now() + WAIT;
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < node_gone,
+            "node {pid} still runs after wsreg run ended"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(live_servers(&registry).is_empty());
+}
+
+/// The port is taken, between `wsreg run`'s pick and the command's bind, by a process
+/// that is not the command's: a daemon (double fork, so init adopts it) that the command
+/// starts on `$PORT` before doing nothing itself. The port accepts connections, yet it is
+/// not the command's server: no registration, a clear error, the command stopped.
+#[test]
+fn a_port_taken_by_a_stranger_is_an_error_never_a_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("servers.json");
+    let pidfile = dir.path().join("stranger.pid");
+    let stranger = format!(
+        r#"import os, socket, sys, time
+if os.fork(): sys.exit(0)
+os.setsid()
+if os.fork(): sys.exit(0)
+s = socket.socket(); s.bind(("127.0.0.1", int(os.environ["PORT"]))); s.listen()
+open("{}", "w").write(str(os.getpid()))
+time.sleep(30)"#,
+        pidfile.display()
+    );
+    let script = "python3 -c \"$STRANGER\" </dev/null >/dev/null 2>&1; exec sleep 30";
+    let out = Command::new(WSREG)
+        .arg("--registry")
+        .arg(&registry)
+        .args(["run", "--", "sh", "-c", script])
+        .env("STRANGER", &stranger)
+        .env("WSREG_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stranger_pid: u32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the stranger wrote its pid");
+    kill(stranger_pid, libc::SIGKILL);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was taken by another process")
+            && stderr.contains(&format!("pid {stranger_pid}"))
+            && stderr.contains("not registered"),
+        "{stderr}"
+    );
+    assert!(
+        live_servers(&registry).is_empty(),
+        "the stranger was registered"
+    );
+}

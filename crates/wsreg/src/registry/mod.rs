@@ -1,6 +1,6 @@
 //! The registry: the formats ([`model`]), the directory of entry files on disk
 //! ([`store`]), which entries are alive ([`liveness`], and [`exits`] for learning of an
-//! exit at once), the selection a reader asks for ([`filter`]) and the live list kept
+//! exit at once), which process listens on a port ([`sockets`]), the selection a reader asks for ([`filter`]) and the live list kept
 //! current by push ([`watch`], over [`inotify`]).
 
 pub mod exits;
@@ -8,6 +8,7 @@ pub mod filter;
 pub mod inotify;
 pub mod liveness;
 pub mod model;
+pub mod sockets;
 pub mod store;
 pub mod watch;
 
