@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 T = TypeVar("T")
@@ -116,3 +117,16 @@ class Fixture:
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
+
+
+class RegistryTestCase(unittest.TestCase):
+    """A test with a fresh registry, and fixture processes killed when it ends."""
+
+    def setUp(self) -> None:
+        self.reg = TempRegistry()
+        self.addCleanup(self.reg.cleanup)
+
+    def start(self, **config: object) -> "Fixture":
+        fixture = Fixture(self.reg.dir, config)
+        self.addCleanup(fixture.kill)
+        return fixture

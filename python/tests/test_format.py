@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import wsreg
 
-from .support import Fixture, TempRegistry, listed, run_wsreg, start_time_of
+from .support import Fixture, RegistryTestCase, TempRegistry, listed, run_wsreg, start_time_of
 
 OPTIONS = {
     "kind": "mcp",
@@ -28,16 +28,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FormatTest(unittest.TestCase):
-    def setUp(self) -> None:
-        self.reg = TempRegistry()
-        self.addCleanup(self.reg.cleanup)
-
-    def start(self, **config: object) -> Fixture:
-        fixture = Fixture(self.reg.dir, config)
-        self.addCleanup(fixture.kill)
-        return fixture
-
+class FormatTest(RegistryTestCase):
     def test_listed_by_wsreg_list_with_every_field(self) -> None:
         before = now_iso()
         server = self.start(options=OPTIONS)

@@ -13,19 +13,10 @@ import warnings
 
 import wsreg
 
-from .support import Fixture, TempRegistry, listed
+from .support import Fixture, RegistryTestCase, listed
 
 
-class LifecycleTest(unittest.TestCase):
-    def setUp(self) -> None:
-        self.reg = TempRegistry()
-        self.addCleanup(self.reg.cleanup)
-
-    def start(self, **config: object) -> Fixture:
-        fixture = Fixture(self.reg.dir, config)
-        self.addCleanup(fixture.kill)
-        return fixture
-
+class LifecycleTest(RegistryTestCase):
     def is_listed(self, entry_id: str) -> bool:
         return any(s["id"] == entry_id for s in listed(self.reg.dir))
 
