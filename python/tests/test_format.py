@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import wsreg
 
-from .support import Fixture, RegistryTestCase, TempRegistry, listed, run_wsreg, start_time_of
+from .support import RegistryTestCase, TempRegistry, listed, run_wsreg, start_time_of
 
 OPTIONS = {
     "kind": "mcp",

@@ -13,7 +13,7 @@ import warnings
 
 import wsreg
 
-from .support import Fixture, RegistryTestCase, listed
+from .support import RegistryTestCase, listed
 
 
 class LifecycleTest(RegistryTestCase):
