@@ -246,15 +246,12 @@ impl Store {
     pub fn read(&self) -> Result<Snapshot> {
         let mut snapshot = Snapshot::default();
         if self.check_dir(false)? {
-            let names = fs::read_dir(&self.dir).map_err(Error::io("list", &self.dir))?;
-            for name in names {
-                let name = name.map_err(Error::io("list", &self.dir))?.file_name();
-                match self.read_entry(&name) {
-                    FileRead::Entry(entry, _) => snapshot.entries.push(entry),
-                    FileRead::Skipped(skipped, _) => snapshot.skipped.push(*skipped),
-                    FileRead::NotAnEntry | FileRead::Missing => {}
-                }
-            }
+            let names = fs::read_dir(&self.dir)
+                .map_err(Error::io("list", &self.dir))?
+                .map(|name| name.map(|n| n.file_name()))
+                .collect::<io::Result<Vec<OsString>>>()
+                .map_err(Error::io("list", &self.dir))?;
+            snapshot = self.read_entries(&names);
         } else if self.given {
             tracing::warn!(
                 "{}: no such directory, so no server is registered there",
@@ -269,6 +266,48 @@ impl Store {
             .sort_by(|a, b| model::order_key(a).cmp(&model::order_key(b)));
         warn_skipped(&snapshot.skipped);
         Ok(snapshot)
+    }
+
+    /// Reads and parses the files `names`, on every core when there are many: a cold
+    /// read of 10,000 entries is one open, stat, read and parse per file, and one thread
+    /// took 116 ms (bench/run.sh).
+    fn read_entries(&self, names: &[OsString]) -> Snapshot {
+        const PER_THREAD_AT_LEAST: usize = 512;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(names.len() / PER_THREAD_AT_LEAST)
+            .max(1);
+        let read_part = |part: &[OsString]| {
+            let mut snapshot = Snapshot::default();
+            for name in part {
+                match self.read_entry(name) {
+                    FileRead::Entry(entry, _) => snapshot.entries.push(entry),
+                    FileRead::Skipped(skipped, _) => snapshot.skipped.push(*skipped),
+                    FileRead::NotAnEntry | FileRead::Missing => {}
+                }
+            }
+            snapshot
+        };
+        if threads == 1 {
+            return read_part(names);
+        }
+        let parts: Vec<Snapshot> = std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .chunks(names.len().div_ceil(threads))
+                .map(|part| scope.spawn(move || read_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        parts
+            .into_iter()
+            .fold(Snapshot::default(), |mut all, part| {
+                all.entries.extend(part.entries);
+                all.skipped.extend(part.skipped);
+                all
+            })
     }
 
     /// The live entries, read now.
