@@ -6,28 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::{Registry, exchange};
-
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions")
-        .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no inputs in {}", dir.display());
-    files
-}
 
 #[test]
 fn guard_regressions_are_refused() {
     let reg = Registry::new();
     let (_serve, at) = reg.serve(&[]);
-    for file in inputs("guard_headers") {
+    for file in common::fuzz_regressions("guard_headers") {
         let r = exchange(at.addr, &std::fs::read(&file).unwrap());
         assert_eq!(r.status, 403, "{}: {}", file.display(), r.body);
         assert!(r.json()["error"].is_string(), "{}", file.display());
@@ -38,7 +23,7 @@ fn guard_regressions_are_refused() {
 fn http_regressions_get_json_errors_and_no_5xx() {
     let reg = Registry::new();
     let (_serve, at) = reg.serve(&[]);
-    for file in inputs("http_request") {
+    for file in common::fuzz_regressions("http_request") {
         let r = exchange(at.addr, &std::fs::read(&file).unwrap());
         assert!(r.status < 500, "{}: {}", file.display(), r.status);
         if r.status >= 400 {

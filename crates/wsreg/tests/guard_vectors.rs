@@ -3,6 +3,8 @@
 //! Every fuzz regression input of the guard (`fuzz/regressions/guard_headers/`) must be
 //! one of the cases, with the same headers.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -120,15 +122,8 @@ fn head_fields(raw: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn every_fuzz_regression_of_the_guard_is_a_case() {
-    let dir = root().join("fuzz/regressions/guard_headers");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no inputs in {}", dir.display());
     let cases = cases();
-    for file in files {
+    for file in common::fuzz_regressions("guard_headers") {
         let file_name = file.file_name().unwrap().to_str().unwrap();
         let case = cases
             .iter()

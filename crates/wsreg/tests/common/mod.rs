@@ -473,3 +473,17 @@ pub async fn upgrade_status(url: &str, headers: &[(&str, &str)]) -> u16 {
         Err(e) => panic!("handshake failed: {e}"),
     }
 }
+
+/// The inputs kept in `fuzz/regressions/<target>/`, sorted; fails when there are none.
+pub fn fuzz_regressions(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no inputs in {}", dir.display());
+    files
+}
