@@ -78,7 +78,47 @@ pub fn run(args: Args) -> Result<()> {
         doc.push('\n');
         doc.push_str(&notes);
     }
+    // Sections other benchmarks put in the file (bench/section.sh) stay as they were.
+    if let Ok(previous) = std::fs::read_to_string(&out) {
+        for block in kept_sections(&previous) {
+            doc.push('\n');
+            doc.push_str(block);
+        }
+    }
     std::fs::write(&out, doc).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("wrote {} in {:.0} s", out.display(), report.duration_secs);
     Ok(())
+}
+
+/// The `<!-- section NAME -->` … `<!-- /section NAME -->` blocks of a report, each with
+/// its closing line.
+fn kept_sections(doc: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find("<!-- section ") {
+        let from = &rest[start..];
+        let Some(name) = from["<!-- section ".len()..].split(" -->").next() else {
+            break;
+        };
+        let close = format!("<!-- /section {name} -->\n");
+        let Some(end) = from.find(&close) else { break };
+        blocks.push(&from[..end + close.len()]);
+        rest = &from[end + close.len()..];
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kept_sections_are_found_whole() {
+        let doc = "# report\n<!-- section yjs -->\n| a |\n<!-- /section yjs -->\ntext\n<!-- section etcd -->\nx\n<!-- /section etcd -->\n<!-- section open -->\n";
+        assert_eq!(
+            super::kept_sections(doc),
+            [
+                "<!-- section yjs -->\n| a |\n<!-- /section yjs -->\n",
+                "<!-- section etcd -->\nx\n<!-- /section etcd -->\n"
+            ]
+        );
+    }
 }
