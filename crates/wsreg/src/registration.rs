@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::error::{Chain, Result};
 use crate::registry::inotify::{Inotify, WatchFlags};
 use crate::registry::liveness::{hostname, start_time_of};
-use crate::registry::model::{Entry, Timestamp};
+use crate::registry::model::{Entry, HealthCheck, Timestamp};
 use crate::registry::store::{FileId, FileRead, Store};
 
 /// How often a keeper without inotify looks at its file.
@@ -66,6 +66,8 @@ impl Server {
                 ttl_secs: None,
                 heartbeat_at: None,
                 meta: Map::new(),
+                health_url: None,
+                health: HealthCheck::Probe,
             },
         }
     }
@@ -92,6 +94,18 @@ impl Server {
 
     pub fn meta(mut self, key: impl Into<String>, value: Value) -> Self {
         self.entry.meta.insert(key.into(), value);
+        self
+    }
+
+    /// Has endpoints probe `url` (HTTP, 2xx is healthy) instead of a WebSocket handshake.
+    pub fn health_url(mut self, url: impl Into<String>) -> Self {
+        self.entry.health_url = Some(url.into());
+        self
+    }
+
+    /// Asks endpoints never to probe this server.
+    pub fn no_health_probe(mut self) -> Self {
+        self.entry.health = HealthCheck::None;
         self
     }
 

@@ -14,6 +14,6 @@ pub mod watch;
 
 pub use filter::Filter;
 pub use liveness::{DeadReason, Judge, ProcessState, ProcessTable, SystemProcesses};
-pub use model::{Entry, EntryError, FormatError, Timestamp};
+pub use model::{Entry, EntryError, FormatError, HealthCheck, Timestamp};
 pub use store::{FileId, FileRead, Pruned, SkipReason, Skipped, Snapshot, Store};
 pub use watch::{Answer, LiveWatch};

@@ -62,6 +62,31 @@ pub struct Entry {
     pub ttl_secs: Option<u64>,
     pub heartbeat_at: Option<Timestamp>,
     pub meta: Map<String, Value>,
+    /// An HTTP URL whose 2xx answer means healthy, probed instead of a WebSocket
+    /// handshake to `url`. Printed only when set, like `health`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_url: Option<String>,
+    /// Whether endpoints probe this server; printed only as `"health":"none"`, last, so
+    /// that an endpoint can put its probe result in its place.
+    #[serde(skip_serializing_if = "HealthCheck::is_probe")]
+    pub health: HealthCheck,
+}
+
+/// Whether a server wants its health probed (the entry's optional `"health": "none"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthCheck {
+    /// Probed (the default): a WebSocket handshake to `url`, or a GET of `healthUrl`.
+    #[default]
+    Probe,
+    /// Never probed: the server does not answer probes (its health shows as `none`).
+    None,
+}
+
+impl HealthCheck {
+    fn is_probe(&self) -> bool {
+        *self == HealthCheck::Probe
+    }
 }
 
 impl Entry {
@@ -119,6 +144,18 @@ impl Entry {
         }
         if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
             return Err(EntryError::Url);
+        }
+        if let Some(url) = &self.health_url {
+            if url.len() > MAX_URL_BYTES {
+                return Err(EntryError::TooLong {
+                    field: "healthUrl",
+                    len: url.len(),
+                    max: MAX_URL_BYTES,
+                });
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(EntryError::HealthUrl);
+            }
         }
         if self.pid == 0 || u64::from(self.pid) > MAX_PID {
             return Err(EntryError::Range {
@@ -178,6 +215,10 @@ pub enum EntryError {
     Range { field: &'static str, value: u64 },
     #[error("url must start with ws:// or wss://")]
     Url,
+    #[error("healthUrl must start with http:// or https://")]
+    HealthUrl,
+    #[error("health must be \"none\" when given")]
+    Health,
     #[error("{field} is not a UTC timestamp like 2026-11-25T12:00:00.000Z")]
     Timestamp { field: &'static str },
     #[error("{0}")]
@@ -279,6 +320,8 @@ struct RawEntry {
     ttl_secs: Option<u64>,
     heartbeat_at: Option<String>,
     meta: Option<Map<String, Value>>,
+    health_url: Option<String>,
+    health: Option<Value>,
 }
 
 impl RawEntry {
@@ -312,6 +355,11 @@ impl RawEntry {
                 field: "heartbeatAt",
             })?),
         };
+        let health = match self.health {
+            None | Some(Value::Null) => HealthCheck::Probe,
+            Some(Value::String(s)) if s == "none" => HealthCheck::None,
+            Some(_) => return Err(EntryError::Health),
+        };
         let entry = Entry {
             url: self
                 .url
@@ -329,6 +377,8 @@ impl RawEntry {
             ttl_secs: self.ttl_secs,
             heartbeat_at,
             meta: self.meta.unwrap_or_default(),
+            health_url: self.health_url,
+            health,
         };
         entry.validate()?;
         Ok(entry)
