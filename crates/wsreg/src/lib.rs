@@ -32,6 +32,7 @@
 
 pub mod atomic_file;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod mcp;
 pub mod registration;

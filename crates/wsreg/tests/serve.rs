@@ -25,10 +25,21 @@ fn the_api_lists_what_is_live_and_filters_it() {
     let (a, b_id) = (a.id.unwrap(), b_at.id.unwrap());
     let doc = get(at.addr, "/api/registry", &[]).json();
     assert_eq!(ids(&doc), vec![a.clone(), b_id.clone()]);
+    // Nobody is subscribed, so nothing was probed.
+    for entry in doc["servers"].as_array().unwrap() {
+        assert_eq!(
+            entry["health"],
+            serde_json::json!({"state": "unknown", "checkedAt": null, "latencyMs": null})
+        );
+    }
+    let mut without_health = doc.clone();
+    for entry in without_health["servers"].as_array_mut().unwrap() {
+        entry.as_object_mut().unwrap().remove("health");
+    }
     assert_eq!(
-        doc,
+        without_health,
         reg.list(),
-        "the API answers what `wsreg list --json` prints"
+        "the API answers what `wsreg list --json` prints, and each server's health"
     );
     let entry = &doc["servers"][0];
     assert_eq!(entry["kind"], "echo");
@@ -108,7 +119,8 @@ fn the_page_and_the_client_library_are_embedded() {
 #[test]
 fn events_push_each_change_within_a_second() {
     let reg = Registry::new();
-    let (mut serve, at) = reg.serve(&[]);
+    // Without probes, so that every event is a change of the list.
+    let (mut serve, at) = reg.serve(&["--health-interval", "0"]);
     let events = Events::subscribe(at.addr, "/api/registry/events");
     assert_eq!(events.status, 200);
     let header = |k: &str| {

@@ -26,10 +26,15 @@ pub struct Args {
 
 pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let page_launch = args.endpoint.launch();
-    let EndpointArgs { listen, open, .. } = args.endpoint;
+    let EndpointArgs {
+        listen,
+        open,
+        health_interval,
+        ..
+    } = args.endpoint;
     server::runtime()?.block_on(async {
         let signal = terminate_signal().context("cannot install signal handlers")?;
-        let endpoint = Endpoint::new(store.clone())
+        let endpoint = Endpoint::new(store.clone(), health_interval)
             .with_context(|| format!("cannot watch {}", store.dir().display()))?;
         // The page's port is the one that can be taken: bind it before registering anything.
         let page = page_launch.bind(store).await?;

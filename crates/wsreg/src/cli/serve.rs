@@ -25,7 +25,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
         Some(dir) if dir.is_dir() => Site::Static(dir),
         Some(dir) => bail!("--static {}: not a directory", dir.display()),
     };
-    let endpoint = Endpoint::new(store.clone())
+    let endpoint = Endpoint::new(store.clone(), args.endpoint.health_interval)
         .with_context(|| format!("cannot watch {}", store.dir().display()))?;
     let app = http::router(endpoint, &site);
     let open = args.endpoint.open;

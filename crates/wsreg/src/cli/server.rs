@@ -98,6 +98,20 @@ pub struct EndpointArgs {
     /// Open the page in the default browser once listening
     #[arg(long)]
     pub open: bool,
+    /// How often each listed server is probed while a page (or any SSE client) is
+    /// subscribed, e.g. 5s, 500ms; 0 turns probing off
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_interval)]
+    pub health_interval: std::time::Duration,
+}
+
+/// A duration like `5s` or `500ms`, or `0` (off).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim() {
+        "0" => Ok(std::time::Duration::ZERO),
+        s => {
+            humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 5s, 500ms, or 0 for off)"))
+        }
+    }
 }
 
 impl EndpointArgs {

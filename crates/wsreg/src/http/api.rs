@@ -1,11 +1,12 @@
 //! `GET /api/registry[?project=P&kind=K]`: the live servers as the canonical document
 //! `{"version":1,"servers":[…]}`.
 //!
-//! The answer is the watch's, built once per change and shared by every request: the
-//! unfiltered one is the same bytes for everybody, with no copy. It is exact at the time
-//! of the request ([`LiveWatch::exact`](crate::LiveWatch::exact)): a change still being
-//! taken in is waited for, so a server that exited or registered before the request is
-//! never shown the wrong way.
+//! The answer is the health layer's view of the watch's list, built once per change and
+//! shared by every request: the unfiltered one is the same bytes for everybody, with no
+//! copy. It is exact at the time of the request
+//! ([`LiveWatch::exact`](crate::LiveWatch::exact)): a change still being taken in is
+//! waited for, so a server that exited or registered before the request is never shown
+//! the wrong way.
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Endpoint;
 use super::error::ApiError;
-use crate::registry::{Filter, model};
+use crate::registry::Filter;
 
 /// The handler.
 pub async fn registry(
@@ -23,10 +24,10 @@ pub async fn registry(
     query: Result<Query<Filter>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let filter = super::filter(query)?;
-    let answer = endpoint.watch.exact().await;
+    let view = endpoint.health.exact().await;
     let body: Bytes = match filter == Filter::default() {
-        true => Bytes::from_owner(super::ArcStr(answer.json.clone())),
-        false => model::to_json(filter.apply(&answer.live).map(|e| &**e)).into(),
+        true => Bytes::from_owner(super::ArcStr(view.json.clone())),
+        false => view.filtered_json(&filter).into(),
     };
     Ok((
         [

@@ -6,8 +6,9 @@
 //! nothing — and a keep-alive comment after 15 s of silence, so proxies and idle timers
 //! keep it open. The stream ends when the server shuts down.
 //!
-//! Changes come from the process's one [`LiveWatch`](crate::LiveWatch), whose answer is
-//! built once per change. An unfiltered stream sends that answer's ready-made frame —
+//! Changes come from the process's one [`LiveWatch`](crate::LiveWatch) through the health
+//! layer ([`crate::health`]), whose view is built once per change of the list or of a
+//! server's health. While a stream is open, its [`Subscription`] keeps the servers probed. An unfiltered stream sends that answer's ready-made frame —
 //! the same bytes, shared (`Bytes`), to every subscriber — so one change to 1,000
 //! subscribers costs one serialisation, not 1,000. The stream is written by hand rather
 //! than through axum's `Sse`, whose events copy their data per subscriber.
@@ -24,7 +25,8 @@ use futures_util::stream;
 
 use super::Endpoint;
 use super::error::ApiError;
-use crate::registry::{Answer, Entry, Filter, model};
+use crate::health::{Subscription, View};
+use crate::registry::Filter;
 use crate::shutdown::Shutdown;
 
 /// How long an idle stream waits before a keep-alive comment.
@@ -43,10 +45,12 @@ fn servers_frame(json: &str) -> String {
 
 /// One subscriber's stream.
 struct Subscriber {
-    answers: tokio::sync::watch::Receiver<Arc<Answer>>,
+    answers: tokio::sync::watch::Receiver<Arc<View>>,
+    /// Keeps the servers probed while this stream is open.
+    _probing: Subscription,
     filter: Filter,
-    /// The filtered list last sent (unused for an unfiltered stream).
-    sent: Option<Vec<Arc<Entry>>>,
+    /// The filtered list last sent, as printed (unused for an unfiltered stream).
+    sent: Option<Vec<Arc<str>>>,
     first: bool,
     shutdown: Shutdown,
 }
@@ -80,18 +84,19 @@ impl Subscriber {
     }
 
     /// The frame for this answer, or `None` when this subscriber's list did not change.
-    fn frame(&mut self, answer: &Answer) -> Option<Bytes> {
+    fn frame(&mut self, answer: &View) -> Option<Bytes> {
         if self.filter == Filter::default() {
             self.sent = Some(Vec::new());
             return Some(Bytes::from_owner(super::ArcStr(
                 answer.framed(servers_frame),
             )));
         }
-        let list: Vec<Arc<Entry>> = self.filter.apply(&answer.live).cloned().collect();
+        let list = answer.selected(&self.filter);
         if self.sent.as_ref() == Some(&list) {
             return None;
         }
-        let frame = servers_frame(&model::to_json(list.iter().map(|e| &**e))).into();
+        let json = crate::registry::model::document_from_parts(list.iter().map(|p| &**p));
+        let frame = servers_frame(&json).into();
         self.sent = Some(list);
         Some(frame)
     }
@@ -104,8 +109,10 @@ pub async fn events(
     query: Result<Query<crate::registry::Filter>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let filter = super::filter(query)?;
+    let (answers, probing) = endpoint.health.subscribe();
     let subscriber = Subscriber {
-        answers: endpoint.watch.subscribe(),
+        answers,
+        _probing: probing,
         filter,
         sent: None,
         first: true,

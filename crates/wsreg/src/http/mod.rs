@@ -22,21 +22,26 @@ pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;
 
+use crate::health::Monitor;
 use crate::registry::{Filter, LiveWatch, Store};
 
-/// What the API handlers share: the process's one watch of the registry, whose answer
-/// (the live list and its JSON, built once per change) every request reuses.
+/// What the API handlers share: the process's one watch of the registry and its health
+/// layer, whose view (the live list with each server's health, and its JSON, built once
+/// per change) every request reuses.
 #[derive(Clone)]
 pub struct Endpoint {
-    watch: Arc<LiveWatch>,
+    health: Arc<Monitor>,
 }
 
 impl Endpoint {
-    /// Starts watching `store`; the watch stops when the last clone is dropped.
-    pub fn new(store: Store) -> crate::Result<Endpoint> {
+    /// Starts watching `store`, probing each live server every `health_interval` while
+    /// anyone is subscribed (zero: never); both stop when the last clone is dropped.
+    pub fn new(store: Store, health_interval: std::time::Duration) -> crate::Result<Endpoint> {
         raise_fd_limit();
         let watch = Arc::new(LiveWatch::spawn(store)?);
-        Ok(Endpoint { watch })
+        Ok(Endpoint {
+            health: Arc::new(Monitor::new(watch, health_interval)),
+        })
     }
 }
 
