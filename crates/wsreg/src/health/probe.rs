@@ -157,8 +157,12 @@ async fn run(target: Target) -> Result<(), ProbeError> {
             );
             stream.write_all(request.as_bytes()).await?;
             let (status, mut rest) = read_head(&mut stream).await?;
-            if status.code != 101 {
-                return Err(ProbeError::Status(status.line));
+            match status.code {
+                101 => {}
+                // A server that wants a token (`--auth token`) answers: it is up. The
+                // probe does not carry the user's token to whatever an entry names.
+                401 => return Ok(()),
+                _ => return Err(ProbeError::Status(status.line)),
             }
             // A ping of four bytes, masked as a client's frames must be.
             stream.write_all(&masked_frame(0x9, b"wsrg")).await?;
