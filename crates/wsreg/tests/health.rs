@@ -100,7 +100,7 @@ fn a_stopped_server_is_marked_unresponsive_and_recovers_after_sigcont() {
     // Still listed: it may recover.
     assert_eq!(
         common::ids(&get(at.addr, "/api/registry", &[]).json()),
-        [id.clone()]
+        vec![id.clone()]
     );
 
     echo.signal(libc::SIGCONT);
