@@ -17,17 +17,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WSREG = os.path.join(ROOT, "target", "release", "wsreg")
 
 
-def cpu_secs(pid):
-    """CPU time of all the process's threads, in seconds, to the nanosecond (schedstat;
-    the tick counts of /proc/<pid>/stat round a hundred small users down to zero)."""
-    total = 0
+def thread_times(pid):
+    """Each thread's CPU time in ns (schedstat: to the nanosecond, where the tick counts
+    of /proc/<pid>/stat round a hundred small users down to zero)."""
+    times = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                times[(pid, tid)] = int(f.read().split()[0])
         except FileNotFoundError:
             pass  # a thread that ended
-    return total / 1e9
+    return times
+
+
+def sample(pids):
+    times = {}
+    for pid in pids:
+        times.update(thread_times(pid))
+    return times
+
+
+def used_secs(before, after):
+    """CPU seconds used between two samples; a thread that ended in between counts what
+    it had (tokio's idle blocking threads end after 10 s)."""
+    return sum(after.get(t, ns) - ns for t, ns in before.items()) / 1e9 + \
+        sum(ns for t, ns in after.items() if t not in before) / 1e9
 
 
 def listening_line(proc):
@@ -95,10 +109,10 @@ def run(n, interval, window):
         probing = interval != "0"
         events.wait(all_ok if probing else (lambda d: len(d["servers"]) == n), 30)
         pids = [p.pid for p, _ in echoes]
-        s0, e0 = cpu_secs(serve.pid), sum(cpu_secs(p) for p in pids)
+        s0, e0 = sample([serve.pid]), sample(pids)
         time.sleep(window)  # the measuring window
-        s1, e1 = cpu_secs(serve.pid), sum(cpu_secs(p) for p in pids)
-        result = {"serve": s1 - s0, "echoes": e1 - e0}
+        s1, e1 = sample([serve.pid]), sample(pids)
+        result = {"serve": used_secs(s0, s1), "echoes": used_secs(e0, e1)}
         if probing:
             victim, vid = echoes[n // 2]
             t = time.monotonic(); victim.send_signal(signal.SIGSTOP)
