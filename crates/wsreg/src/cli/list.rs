@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use serde_json::Value;
-use wsreg::registry::{Judge, model};
+use wsreg::registry::{Judge, Verdict, model};
 use wsreg::{Entry, Filter, Store};
 
 use super::{FilterArgs, human_duration};
@@ -25,10 +25,10 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let snapshot = store.read()?;
     let filter = Filter::from(args.filter);
     let judge = Judge::system();
-    let rows: Vec<(&Entry, Option<String>)> = filter
+    let rows: Vec<(&Entry, Verdict)> = filter
         .apply(&snapshot.entries)
-        .map(|e| (e, judge.check(e).err().map(|r| r.to_string())))
-        .filter(|(_, dead)| args.all || dead.is_none())
+        .map(|e| (e, judge.verdict(e)))
+        .filter(|(_, verdict)| args.all || !matches!(verdict, Verdict::Dead(_)))
         .collect();
     match (args.json, args.all) {
         (true, false) => println!("{}", model::to_json(rows.iter().map(|(e, _)| *e))),
@@ -38,21 +38,28 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The document with two more fields per entry: `live` and `deadReason`.
-fn json_with_status(rows: &[(&Entry, Option<String>)]) -> Value {
+/// The document with three more fields per entry: `live` (shown by readers),
+/// `deadReason`, and `unknownReason` (live, but its process could not be checked).
+fn json_with_status(rows: &[(&Entry, Verdict)]) -> Value {
     let servers: Vec<Value> = rows
         .iter()
-        .map(|(entry, dead)| {
+        .map(|(entry, verdict)| {
             let mut v = serde_json::to_value(entry).expect("entries serialise");
+            let (dead, unknown) = match verdict {
+                Verdict::Live => (None, None),
+                Verdict::Unknown(why) => (None, Some(why.clone())),
+                Verdict::Dead(reason) => (Some(reason.to_string()), None),
+            };
             v["live"] = Value::Bool(dead.is_none());
-            v["deadReason"] = dead.clone().map_or(Value::Null, Value::String);
+            v["deadReason"] = dead.map_or(Value::Null, Value::String);
+            v["unknownReason"] = unknown.map_or(Value::Null, Value::String);
             v
         })
         .collect();
     serde_json::json!({ "version": 1, "servers": servers })
 }
 
-fn print_table(rows: &[(&Entry, Option<String>)], all: bool) {
+fn print_table(rows: &[(&Entry, Verdict)], all: bool) {
     if rows.is_empty() {
         println!("no {}servers", if all { "" } else { "live " });
         return;
@@ -68,7 +75,7 @@ fn print_table(rows: &[(&Entry, Option<String>)], all: bool) {
     if all {
         table[0].push("STATUS".into());
     }
-    for (e, dead) in rows {
+    for (e, verdict) in rows {
         let uptime = now
             .duration_since(e.started_at.0)
             .map_or(0, |d| d.as_secs());
@@ -83,10 +90,11 @@ fn print_table(rows: &[(&Entry, Option<String>)], all: bool) {
             e.url.clone(),
         ];
         if all {
-            row.push(
-                dead.as_ref()
-                    .map_or_else(|| "live".into(), |r| format!("dead: {r}")),
-            );
+            row.push(match verdict {
+                Verdict::Live => "live".into(),
+                Verdict::Unknown(why) => format!("unknown: {why}"),
+                Verdict::Dead(reason) => format!("dead: {reason}"),
+            });
         }
         table.push(row);
     }

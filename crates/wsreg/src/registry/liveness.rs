@@ -4,6 +4,10 @@
 //! The process table is a trait so that the shared test vectors can describe one; the real
 //! one reads `/proc/<pid>/stat` on Linux, because a PID alone is not an identity: PIDs are
 //! reused, and a zombie still has one.
+//!
+//! A `/proc` entry that exists but cannot be read (a `hidepid` mount answers EACCES or
+//! EPERM) says nothing about the process: the entry is `unknown` — shown, flagged by
+//! `list --all`, and never pruned — rather than taken for "no such process".
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -20,6 +24,8 @@ pub enum ProcessState {
     Zombie,
     /// The process runs; its start time, where the platform tells it.
     Running { start_time: Option<u64> },
+    /// The system would not say (`/proc/<pid>/stat` exists but is not readable).
+    Unreadable(std::io::ErrorKind),
 }
 
 /// A view of the processes on this host.
@@ -46,7 +52,11 @@ impl ProcessTable for SystemProcesses {
                 .ok()
                 .and_then(parse_stat)
                 .unwrap_or(ProcessState::Running { start_time: None }),
-            Err(_) => ProcessState::Missing,
+            // ESRCH: the process ended between the open and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => {
+                ProcessState::Missing
+            }
+            Err(e) => ProcessState::Unreadable(e.kind()),
         }
     }
 
@@ -121,6 +131,15 @@ impl fmt::Display for DeadReason {
     }
 }
 
+/// What a judge finds of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Live,
+    /// Shown, but its process could not be checked (why, for `list --all`); never pruned.
+    Unknown(String),
+    Dead(DeadReason),
+}
+
 /// Judges entries against a process table, a hostname and a clock.
 pub struct Judge<'a> {
     processes: &'a dyn ProcessTable,
@@ -154,14 +173,22 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// `Ok` when the entry is live, else why it is dead.
+    /// `Ok` when the entry is shown (live, or unknown), else why it is dead.
     pub fn check(&self, entry: &Entry) -> Result<(), DeadReason> {
+        match self.verdict(entry) {
+            Verdict::Live | Verdict::Unknown(_) => Ok(()),
+            Verdict::Dead(reason) => Err(reason),
+        }
+    }
+
+    /// Live, unknown (and why) or dead (and why).
+    pub fn verdict(&self, entry: &Entry) -> Verdict {
         if let Some(at) = entry.lease_expiry().filter(|at| *at <= self.now) {
-            return Err(DeadReason::LeaseExpired { at: Timestamp(at) });
+            return Verdict::Dead(DeadReason::LeaseExpired { at: Timestamp(at) });
         }
         let local = entry.host.as_deref().is_none_or(|h| h == self.hostname);
         if !local {
-            return Ok(());
+            return Verdict::Live;
         }
         let state = *self
             .seen
@@ -169,17 +196,22 @@ impl<'a> Judge<'a> {
             .entry(entry.pid)
             .or_insert_with(|| self.processes.probe(entry.pid));
         match state {
-            ProcessState::Missing => Err(DeadReason::NoSuchProcess),
-            ProcessState::Zombie => Err(DeadReason::Zombie),
+            ProcessState::Missing => Verdict::Dead(DeadReason::NoSuchProcess),
+            ProcessState::Zombie => Verdict::Dead(DeadReason::Zombie),
             ProcessState::Running {
                 start_time: Some(actual),
             } => match entry.pid_start_time {
                 Some(expected) if expected != actual => {
-                    Err(DeadReason::PidReused { actual, expected })
+                    Verdict::Dead(DeadReason::PidReused { actual, expected })
                 }
-                _ => Ok(()),
+                _ => Verdict::Live,
             },
-            ProcessState::Running { start_time: None } => Ok(()),
+            ProcessState::Running { start_time: None } => Verdict::Live,
+            ProcessState::Unreadable(kind) => Verdict::Unknown(format!(
+                "cannot read /proc/{}/stat: {}",
+                entry.pid,
+                std::io::Error::from(kind)
+            )),
         }
     }
 
@@ -276,6 +308,17 @@ mod tests {
         );
         // Another host: the PID says nothing.
         assert_eq!(Judge::new(&none, "laptop", now).check(&e), Ok(()));
+        // A process the system will not describe is shown, flagged unknown.
+        let hidden = Table(HashMap::from([(
+            10,
+            ProcessState::Unreadable(std::io::ErrorKind::PermissionDenied),
+        )]));
+        let judge = Judge::new(&hidden, "devbox", now);
+        assert_eq!(judge.check(&e), Ok(()));
+        assert_eq!(
+            judge.verdict(&e),
+            Verdict::Unknown("cannot read /proc/10/stat: permission denied".into())
+        );
     }
 
     #[test]

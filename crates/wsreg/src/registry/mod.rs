@@ -13,7 +13,7 @@ pub mod store;
 pub mod watch;
 
 pub use filter::Filter;
-pub use liveness::{DeadReason, Judge, ProcessState, ProcessTable, SystemProcesses};
+pub use liveness::{DeadReason, Judge, ProcessState, ProcessTable, SystemProcesses, Verdict};
 pub use model::{Entry, EntryError, FormatError, HealthCheck, Timestamp};
 pub use store::{FileId, FileRead, Pruned, SkipReason, Skipped, Snapshot, Store};
 pub use watch::{Answer, LiveWatch};
