@@ -92,7 +92,7 @@ pub enum SuperviseError {
     },
     #[error(
         "{addr} was taken by another process{} before {program} listened on it: not registered; stopped {program}",
-        owner.map(describe).unwrap_or_default()
+        owner.map(sockets::describe).unwrap_or_default()
     )]
     PortTaken {
         program: String,
@@ -113,14 +113,6 @@ pub enum SuperviseError {
     },
     #[error("cannot take over SIGINT and SIGTERM")]
     Signals(#[source] io::Error),
-}
-
-/// ` (pid N: name)`, for a message about another process.
-fn describe(pid: u32) -> String {
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(name) => format!(" (pid {pid}: {})", name.trim()),
-        Err(_) => format!(" (pid {pid})"),
-    }
 }
 
 /// How the command ended.

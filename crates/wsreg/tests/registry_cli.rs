@@ -428,3 +428,38 @@ fn register_help_says_the_default_pid_is_the_parent() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("PARENT of `wsreg register`"), "{help}");
 }
+
+#[test]
+fn register_refuses_a_port_another_process_listens_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("servers.json");
+    // This test process listens; a `sleep` is the process that would be registered.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = other.id().to_string();
+    let refused = wsreg(&registry, &["register", "--port", &port, "--pid", &pid]);
+    let _ = other.kill();
+    let _ = other.wait();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "registered a stranger's port");
+    let me = std::process::id();
+    assert!(
+        err.contains(&format!("port {port} is held by another process (pid {me}"))
+            && err.contains(&format!("not by pid {pid} or its children: not registered")),
+        "{err}"
+    );
+    assert!(servers(&list_json(&registry, &["--all"])).is_empty());
+    // The process that listens (this one, the parent of `wsreg register`) may.
+    let ok = wsreg(&registry, &["register", "--port", &port]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(servers(&list_json(&registry, &[])).len(), 1);
+    drop(listener);
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+use wsreg::registry::sockets::{self, Listener};
 use wsreg::registry::{ProcessState, ProcessTable, SystemProcesses};
 use wsreg::{Server, Store};
 
@@ -50,6 +51,15 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     let pid = args.pid.unwrap_or_else(parent);
     if !matches!(SystemProcesses.probe(pid), ProcessState::Running { .. }) {
         bail!("no running process with pid {pid}");
+    }
+    // Another process's port is not this one's to list (a port nobody listens on yet is
+    // taken on trust: a server may register just before it binds).
+    if let Listener::Stranger(owner) = sockets::listener_in_tree(pid, args.port) {
+        bail!(
+            "port {} is held by another process{}, not by pid {pid} or its children: not registered",
+            args.port,
+            owner.map(sockets::describe).unwrap_or_default(),
+        );
     }
     let mut server = Server::for_pid(&args.kind, args.port, pid);
     if let Some(v) = args.name {

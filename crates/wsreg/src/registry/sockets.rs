@@ -87,6 +87,14 @@ pub fn process_tree(root: u32) -> Vec<u32> {
     tree
 }
 
+/// ` (pid N: name)`, for messages about a process; ` (pid N)` when its name cannot be read.
+pub fn describe(pid: u32) -> String {
+    match fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(name) => format!(" (pid {pid}: {})", name.trim()),
+        Err(_) => format!(" (pid {pid})"),
+    }
+}
+
 /// Who listens on `port`, as seen from the process tree of `root`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listener {
