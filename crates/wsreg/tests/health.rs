@@ -210,3 +210,32 @@ fn the_probe_passes_the_servers_own_guard_and_its_handshake() {
     wait_for_state(&events, &locked_id, "unresponsive", STEP);
     locked.signal(libc::SIGCONT);
 }
+
+#[test]
+fn list_health_probes_each_server_once() {
+    let reg = Registry::new();
+    let (_up, up) = reg.echo(&[]);
+    let (stopped, down) = reg.echo(&[]);
+    stopped.signal(libc::SIGSTOP);
+    let out = reg.output(&["list", "--health", "--json"]);
+    stopped.signal(libc::SIGCONT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state_of(&doc, &up.id.unwrap()).as_deref(), Some("ok"));
+    assert_eq!(
+        state_of(&doc, &down.id.unwrap()).as_deref(),
+        Some("unresponsive")
+    );
+    let table = reg.output(&["list", "--health"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.lines().next().unwrap().ends_with("HEALTH"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" ok ")).count(),
+        2,
+        "{text}"
+    );
+}

@@ -76,7 +76,8 @@ impl Health {
         checked_at: None,
         latency_us: None,
     };
-    const NONE: Health = Health {
+    /// Never probed (the entry says `"health": "none"`).
+    pub const NONE: Health = Health {
         state: State::None,
         ..Health::UNKNOWN
     };
