@@ -239,3 +239,62 @@ fn list_health_probes_each_server_once() {
         "{text}"
     );
 }
+
+/// Sends a probe's handshake (with or without the probe mark) and a ping to a Yjs
+/// server; returns the opcodes of the frames it sends back up to and with the pong.
+fn frames_before_pong(addr: std::net::SocketAddr, marked: bool) -> Vec<u8> {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    let mark = if marked { "X-Wsreg-Probe: 1\r\n" } else { "" };
+    write!(
+        stream,
+        "GET /room HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{mark}\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        buf.push(byte[0]);
+    }
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    // A masked ping with an empty payload.
+    stream.write_all(&[0x89, 0x80, 1, 2, 3, 4]).unwrap();
+    let mut opcodes = Vec::new();
+    loop {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).unwrap();
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut l = [0u8; 2];
+                stream.read_exact(&mut l).unwrap();
+                u16::from_be_bytes(l) as usize
+            }
+            127 => panic!("a huge frame"),
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).unwrap();
+        opcodes.push(head[0] & 0x0f);
+        if head[0] & 0x0f == 0xA {
+            return opcodes;
+        }
+    }
+}
+
+#[test]
+fn a_probe_is_answered_before_the_server_and_opens_no_yjs_room() {
+    let reg = Registry::new();
+    let mut yjs = reg.spawn(&["yjs", "--port", "0"]);
+    let at = yjs.listening();
+    // A client gets the room's first sync message before the pong; a probe gets only
+    // the pong.
+    assert_eq!(frames_before_pong(at.addr, false).first(), Some(&0x2));
+    assert_eq!(frames_before_pong(at.addr, true), vec![0xA]);
+}

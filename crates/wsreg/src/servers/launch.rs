@@ -187,10 +187,12 @@ fn ws_url(addr: SocketAddr) -> String {
 
 /// Wraps `app` in what every wsreg server puts around its routes: the [`Guard`]
 /// outermost (nothing else runs for a refused request), then the token check when there
-/// is a `token`, then the server's [`Shutdown`] for its long-lived connections.
+/// is a `token`, then the answer to health probes ([`super::probe`]), then the server's
+/// [`Shutdown`] for its long-lived connections.
 /// [`Bound::serve`] serves this; the HTTP fuzz target drives it without a socket.
 pub fn stack(app: Router, guard: Guard, token: Option<Token>, shutdown: Shutdown) -> Router {
     let app = app.layer(Extension(shutdown));
+    let app = app.layer(axum::middleware::from_fn(super::probe::middleware));
     let app = match token {
         Some(token) => app.layer(axum::middleware::from_fn_with_state(
             token,

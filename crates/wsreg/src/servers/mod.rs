@@ -8,6 +8,7 @@
 
 pub mod echo;
 pub mod launch;
+pub mod probe;
 pub mod socket;
 pub mod yjs;
 
