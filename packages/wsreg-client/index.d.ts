@@ -29,6 +29,17 @@ export interface ServerEntry {
 /** What a health probe found (docs/api.md, "Health"). */
 export type HealthState = 'ok' | 'unresponsive' | 'unknown' | 'none';
 
+/** A server's health in words, for a page (describeHealth). */
+export interface HealthSummary {
+  state: HealthState;
+  /** `ok · 0.4 ms`, `unresponsive`, `unknown` or `not probed`. */
+  text: string;
+  checkedAt: string | null;
+}
+
+/** A server's health in words: an entry without a probe result is `unknown`. */
+export declare function describeHealth(server: ServerEntry): HealthSummary;
+
 /** The probe result an endpoint adds to each entry of its answers. */
 export interface Health {
   state: HealthState;
