@@ -53,6 +53,11 @@ function targetOf(entry) {
   return entry.healthUrl ?? entry.url;
 }
 
+/** @param {ServerEntry} entry */
+function runKey(entry) {
+  return `${entry.id}\n${targetOf(entry)}`;
+}
+
 /**
  * Emits `change` (with the new {@link ProbedState}) when the watcher's list changes and
  * when a probe finds a new state.
@@ -76,7 +81,8 @@ export class HealthMonitor extends EventEmitter {
     /** Entries waiting for a probe, by id. */
     /** @type {Map<string, ServerEntry>} */
     this.queue = new Map();
-    /** @type {Set<string>} ids being probed */
+    /** Probes under way, by id and target (an entry that moved is probed anew at once). */
+    /** @type {Set<string>} */
     this.running = new Set();
     /** Incremented when probing stops, so that late results are dropped. */
     this.epoch = 0;
@@ -198,7 +204,7 @@ export class HealthMonitor extends EventEmitter {
    * @param {ServerEntry} entry
    */
   enqueue(entry) {
-    if (!this.running.has(entry.id)) this.queue.set(entry.id, entry);
+    if (!this.running.has(runKey(entry))) this.queue.set(entry.id, entry);
   }
 
   /**
@@ -208,12 +214,13 @@ export class HealthMonitor extends EventEmitter {
   pump() {
     for (const [id, entry] of this.queue) {
       if (this.running.size >= this.concurrency) return;
+      const key = runKey(entry);
       this.queue.delete(id);
-      this.running.add(id);
+      this.running.add(key);
       const epoch = this.epoch;
       void probe(entry, this.timeoutMs).then((latencyMs) => {
         if (epoch !== this.epoch) return;
-        this.running.delete(id);
+        this.running.delete(key);
         this.record(entry, latencyMs);
         this.pump();
       });

@@ -255,6 +255,31 @@ describe('health probes in vite dev', () => {
     });
   });
 
+  test('a new entry, and an entry whose url changed, are probed at once (not at the next round)', async () => {
+    setServers(reg.dir, []);
+    const silent = await tcpServer((socket) => socket.destroy());
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    closers.push(silent, { close: () => new Promise((resolve) => wss.close(() => resolve(undefined))) });
+    const wsPort = /** @type {net.AddressInfo} */ (wss.address()).port;
+    // A round a minute: whatever is probed within the test was probed because it is new.
+    const server = await startVite('dev', { root: site, plugin: { registry: reg.dir, healthInterval: 60000 } });
+    const stream = await openEventStream(`${server.url}/api/registry/events`);
+    try {
+      await stream.next();
+      const entry = ownEntry({ id: 'mover', port: silent.port });
+      register(reg.dir, entry);
+      await untilState(stream, 'mover', 'unresponsive', 3000);
+      register(reg.dir, { ...entry, port: wsPort, url: `ws://127.0.0.1:${wsPort}/` });
+      const moved = await untilState(stream, 'mover', 'ok', 3000);
+      assert.equal(JSON.parse(moved.data).servers[0].port, wsPort);
+    } finally {
+      stream.close();
+      await server.close();
+      setServers(reg.dir, []);
+    }
+  });
+
   test('idle is free: nothing probed without a subscriber; a steady state pushes nothing; states go back to unknown', async () => {
     setServers(reg.dir, []);
     const target = await tcpServer((socket) => socket.destroy());
