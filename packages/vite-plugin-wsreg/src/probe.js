@@ -21,6 +21,8 @@ import net from 'node:net';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const PING_PAYLOAD = Buffer.from('wsreg-probe');
+/** A close frame's payload: status 1000, normal closure. */
+const CLOSE_NORMAL = Buffer.from([0x03, 0xe8]);
 /** More unread bytes than this (a handshake answer, frames before the pong) fail the probe: nothing is buffered without bound. */
 const MAX_BUFFERED = 1024 * 1024;
 const OP_CLOSE = 0x8;
@@ -87,7 +89,9 @@ function attempt(timeoutMs, start) {
  * @param {(ok: boolean) => void} settle
  */
 function websocketProbe(url, settle) {
-  const key = crypto.randomBytes(16).toString('base64');
+  // One draw of entropy per probe: the key's 16 bytes, then the masks of the ping and the close.
+  const random = crypto.randomBytes(24);
+  const key = random.toString('base64', 0, 16);
   const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
   const socket = net.connect({ host: hostOf(url), port: portOf(url) });
   socket.setNoDelay(true);
@@ -120,7 +124,7 @@ function websocketProbe(url, settle) {
       buffered = buffered.subarray(end + 4);
       if (!/^HTTP\/1\.1 101 /.test(head) || headerOf(head, 'sec-websocket-accept') !== accept) return fail();
       upgraded = true;
-      socket.write(clientFrame(OP_PING, PING_PAYLOAD));
+      socket.write(clientFrame(OP_PING, PING_PAYLOAD, random.subarray(16, 20)));
     }
     // The server may speak first (a Yjs server sends its sync step): skip frames up to the pong.
     for (let frame = readFrame(buffered); frame; frame = readFrame(buffered)) {
@@ -129,7 +133,7 @@ function websocketProbe(url, settle) {
       if (frame.opcode === OP_PONG && frame.payload.equals(PING_PAYLOAD)) {
         settle(true);
         // Close as a client does; the server's close and FIN end the socket.
-        socket.end(clientFrame(OP_CLOSE, Buffer.from([0x03, 0xe8]))); // 1000
+        socket.end(clientFrame(OP_CLOSE, CLOSE_NORMAL, random.subarray(20, 24)));
         return;
       }
     }
@@ -194,9 +198,9 @@ function headerOf(head, name) {
  * A masked client frame (FIN set) with a payload of at most 125 bytes.
  * @param {number} opcode
  * @param {Buffer} payload
+ * @param {Buffer} mask 4 random bytes
  */
-function clientFrame(opcode, payload) {
-  const mask = crypto.randomBytes(4);
+function clientFrame(opcode, payload, mask) {
   const frame = Buffer.alloc(6 + payload.length);
   frame[0] = 0x80 | opcode;
   frame[1] = 0x80 | payload.length;
