@@ -5,8 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CorsOptions, Plugin } from 'vite';
 
 // One definition of the API's types, shared with the browser library.
-import type { RegistryDocument, ServerEntry } from 'wsreg-client';
-export type { RegistryDocument, ServerEntry };
+import type { Health, HealthState, RegistryDocument, ServerEntry } from 'wsreg-client';
+export type { Health, HealthState, RegistryDocument, ServerEntry };
 
 /** Keep servers whose `project` / `kind` equal these; null or '' matches all. */
 export interface ServerFilter {
@@ -65,6 +65,49 @@ export interface RegistryState {
   warnings: string[];
 }
 
+/** A RegistryState with each entry's last probe result (entries without one are `unknown`, or `none`). */
+export interface ProbedState extends RegistryState {
+  /** id → the probe result; only entries probed since someone subscribed. */
+  health: ReadonlyMap<string, Health>;
+}
+
+export interface HealthMonitorOptions {
+  /** Probe period while someone is subscribed, ms (default 5000); 0 turns probes off. */
+  intervalMs?: number;
+  /** A probe that has not passed within this has failed, ms (default 1000). */
+  timeoutMs?: number;
+  /** Probes at a time, at most (default 16). */
+  concurrency?: number;
+  /** Only entries that match are probed (the plugin's own project/kind). */
+  filter?: ServerFilter;
+}
+
+/**
+ * The watcher's live list plus health probes (docs/api.md, "Health"): probes run only
+ * while someone is subscribed; `change` is emitted when the list changes and when a
+ * probe finds a new state, never for a probe that changes nothing.
+ */
+export declare class HealthMonitor extends EventEmitter {
+  constructor(watcher: RegistryWatcher, options?: HealthMonitorOptions);
+  readonly intervalMs: number;
+  /** The number of subscribers now. */
+  readonly subscribers: number;
+  /** Whether probes run now. */
+  readonly active: boolean;
+  current(): ProbedState;
+  /** The watcher's refresh, with health. */
+  refresh(): ProbedState;
+  /** Counts a subscriber until the returned function is called. */
+  subscribe(): () => void;
+  close(): void;
+  on(event: 'change', listener: (state: ProbedState) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+export declare const DEFAULT_HEALTH_INTERVAL_MS: 5000;
+export declare const PROBE_TIMEOUT_MS: 1000;
+/** One probe: a WebSocket handshake, ping and pong to `url`, or a GET of `healthUrl` (2xx); TCP only for wss:// and https://. The round trip in ms, or null. */
+export declare function probe(entry: Pick<ServerEntry, 'url' | 'healthUrl'>, timeoutMs: number): Promise<number | null>;
+
 /** The outcome of opening one registry file (O_NOFOLLOW, checked before it is read). */
 export type FileRead =
   | { kind: 'missing' }
@@ -113,7 +156,8 @@ export declare class RegistryWatcher extends EventEmitter {
 export interface RegistryRoutesOptions {
   /** Default `/api/registry`; events at `${route}/events`. */
   route?: string;
-  watcher: RegistryWatcher;
+  /** Where the answers come from; each open event stream is one of its subscribers. */
+  monitor: HealthMonitor;
   guard: (req: IncomingMessage) => Promise<GuardResult>;
   filter?: ServerFilter;
   /** Keep-alive comment period of the event stream, ms (default 15000). */
@@ -150,6 +194,11 @@ export interface WsregOptions {
   debounceMs?: number;
   /** Liveness re-check period while a live server on this host (or a lease) is listed, ms. Default 500. */
   recheckMs?: number;
+  /**
+   * Health probes of the listed servers, every this many ms while an event stream or an
+   * HMR page is connected (and at once for a new server); 0 turns them off. Default 5000.
+   */
+  healthInterval?: number;
   /** For tests: hostname, clock and process table to use instead of the machine's. */
   context?: ReaderContext;
   /** `'token'`: every request needs the per-user token kept in `auth-token` beside the registry, as `wsreg serve --auth token` (docs/security.md). */
@@ -207,4 +256,9 @@ export declare const SERVERS_EVENT: 'wsreg:servers';
 export declare const ERROR_EVENT: 'wsreg:registry-error';
 export declare const REQUEST_EVENT: 'wsreg:get-servers';
 export declare function clientHotChannel(server: object): HotChannelLike | null;
-export declare function attachHmr(hot: HotChannelLike, watcher: RegistryWatcher, filter?: ServerFilter): () => void;
+export declare function attachHmr(hot: HotChannelLike, monitor: HealthMonitor, filter?: ServerFilter): () => void;
+/** Counts each page connected to `server.ws` as a subscriber of the monitor until its socket closes. */
+export declare function subscribeHmrPages(
+  ws: { on(event: 'connection', listener: (socket: any) => void): void; off(event: 'connection', listener: Function): void },
+  monitor: HealthMonitor,
+): () => void;

@@ -17,6 +17,36 @@ export interface ServerEntry {
   ttlSecs: number | null;
   heartbeatAt: string | null;
   meta: Record<string, unknown>;
+  /** An HTTP(S) URL probed with a GET (2xx is healthy) instead of a WebSocket handshake to `url`; present only when set. */
+  healthUrl?: string;
+  /**
+   * In an entry file, `"none"`: never probe this server (present only when set). In the
+   * API's answers and events, always the endpoint's last probe result, as the last key.
+   */
+  health?: 'none' | Health;
+}
+
+/** What a health probe found (docs/api.md, "Health"). */
+export type HealthState = 'ok' | 'unresponsive' | 'unknown' | 'none';
+
+/** A server's health in words, for a page (describeHealth). */
+export interface HealthSummary {
+  state: HealthState;
+  /** `ok · 0.4 ms`, `unresponsive`, `unknown` or `not probed`. */
+  text: string;
+  checkedAt: string | null;
+}
+
+/** A server's health in words: an entry without a probe result is `unknown`. */
+export declare function describeHealth(server: ServerEntry): HealthSummary;
+
+/** The probe result an endpoint adds to each entry of its answers. */
+export interface Health {
+  state: HealthState;
+  /** When the probe that found this state ran (`YYYY-MM-DDTHH:MM:SS.mmmZ`); null when `unknown` or `none`. */
+  checkedAt: string | null;
+  /** Round trip of that probe, ms; null unless `ok`. */
+  latencyMs: number | null;
 }
 
 /** The answer of `GET /api/registry` and the data of the SSE `servers` event: `{"version":1,"servers":[…]}` */

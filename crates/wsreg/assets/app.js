@@ -7,9 +7,10 @@
 //
 // A server that leaves the registry keeps its card, marked disconnected, for LEAVE_MS so
 // the eye (and a test) sees it go; then the card is removed. Each card carries data-id,
-// data-port and data-status for scripts.
+// data-port, data-status (its socket) and data-health (the endpoint's probe: ok,
+// unresponsive, unknown, none) for scripts. An unresponsive server stays listed, marked.
 
-import { connectAll, subscribe } from '/wsreg-client/src/index.js';
+import { connectAll, describeHealth, subscribe } from '/wsreg-client/src/index.js';
 
 const LEAVE_MS = 1200;
 const LOG_LIMIT = 200;
@@ -61,7 +62,7 @@ function createCard(server) {
   const head = el('div', 'card-head');
   head.append(el('h3', 'name'), el('span', 'badge'));
   const facts = el('dl', 'facts');
-  for (const [key, title] of [['kind', 'kind'], ['project', 'project'], ['port', 'port'], ['pid', 'pid'], ['uptime', 'up']]) {
+  for (const [key, title] of [['kind', 'kind'], ['project', 'project'], ['port', 'port'], ['pid', 'pid'], ['uptime', 'up'], ['health', 'health']]) {
     const row = el('div', 'fact');
     row.append(el('dt', '', title), el('dd', `fact-${key}`));
     facts.append(row);
@@ -88,6 +89,10 @@ function fillCard(card, server) {
   text('.fact-pid', String(server.pid));
   text('.fact-uptime', uptime(server));
   text('.url', server.url);
+  const health = describeHealth(server);
+  card.dataset.health = health.state;
+  text('.fact-health', health.text);
+  /** @type {HTMLElement} */ (card.querySelector('.fact-health')).title = health.checkedAt ? `checked ${health.checkedAt}` : '';
 }
 
 /**

@@ -1,4 +1,8 @@
-// One server as a card. Text only: every field goes through textContent.
+// One server as a card. Text only: every field goes through textContent. Its health (the
+// plugin's probe: ok, unresponsive, unknown, none) is a row and `data-health`; an
+// unresponsive server keeps its card, marked.
+
+import { describeHealth } from 'wsreg-client';
 
 /** @typedef {import('wsreg-client').ServerEntry} ServerEntry */
 
@@ -14,6 +18,8 @@ export function renderCard(server, status) {
   card.dataset.port = String(server.port);
   card.dataset.kind = server.kind;
   card.dataset.status = status;
+  const health = describeHealth(server);
+  card.dataset.health = health.state;
 
   const title = document.createElement('h2');
   title.className = 'name';
@@ -34,6 +40,7 @@ export function renderCard(server, status) {
     ['session', server.session],
     ['pid', String(server.pid)],
     ['started', server.startedAt],
+    ['health', health.text],
   ];
   for (const [label, value] of rows) {
     if (value === null) continue;
@@ -42,6 +49,7 @@ export function renderCard(server, status) {
     const dd = document.createElement('dd');
     dd.className = `field-${label}`;
     dd.textContent = value;
+    if (label === 'health' && health.checkedAt) dd.title = `checked ${health.checkedAt}`;
     fields.append(dt, dd);
   }
   card.append(fields);

@@ -1,7 +1,8 @@
 // The example app in Chromium with real `wsreg echo` processes: after a new
 // one starts, the page gets `wsreg:servers` over HMR, shows its card and
 // connects to it. Prints the time from spawning the process to the card
-// being `connected`.
+// being `connected`. A stopped one (SIGSTOP) is marked `unresponsive` by the plugin's
+// probes and stays listed; continued (SIGCONT), it is `ok` again.
 //
 // Needs the binary: $WSREG_BIN or target/debug/wsreg.
 
@@ -68,4 +69,34 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
   await page.waitForSelector(`.card[data-id="${second.entry.id}"]`, { state: 'detached', timeout: 5000 });
   assert.equal(await page.isVisible('#empty'), true);
   await page.close();
+});
+
+test('SIGSTOP → the card says unresponsive (still listed), SIGCONT → ok, each within 7 s', async () => {
+  requireWsreg('echo');
+  const page = await browser.context.newPage();
+  const echo = await startWsregEcho(reg.dir, ['--name', 'stopped and continued']);
+  echoes.push(echo);
+  const card = `.card[data-id="${echo.entry.id}"]`;
+  try {
+    await page.goto(app.url);
+    // The open page (an HMR client) is what makes the plugin probe.
+    await page.waitForSelector(`${card}[data-health="ok"]`, { timeout: 10000 });
+    assert.match(String(await page.textContent(`${card} .field-health`)), /^ok · [\d.]+ ms$/);
+
+    let t0 = performance.now();
+    echo.child.kill('SIGSTOP');
+    await page.waitForSelector(`${card}[data-health="unresponsive"]`, { timeout: 7000 });
+    const downMs = performance.now() - t0;
+    assert.equal(await page.textContent(`${card} .field-health`), 'unresponsive');
+    assert.equal(await page.locator('.card').count(), 1, 'an unresponsive server stays listed');
+
+    t0 = performance.now();
+    echo.child.kill('SIGCONT');
+    await page.waitForSelector(`${card}[data-health="ok"]`, { timeout: 7000 });
+    console.log(`example app: SIGSTOP → card unresponsive in ${downMs.toFixed(0)} ms, SIGCONT → ok in ${(performance.now() - t0).toFixed(0)} ms`);
+  } finally {
+    echo.child.kill('SIGCONT');
+    echo.child.kill('SIGKILL');
+    await page.close();
+  }
 });

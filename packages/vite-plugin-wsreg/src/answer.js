@@ -6,12 +6,14 @@
 // watcher replaces on each change): a change costs one serialisation, and every event
 // stream with the same filters is written the very same string. A few filter sets per
 // state are kept; past that (a client trying every `?project=`) answers are built but
-// not kept, so memory stays bounded.
+// not kept, so memory stays bounded. Each entry carries its probe result as its last
+// key, `health` (docs/api.md, "Health"): the state object changes when one does.
 
+import { healthOf } from './health.js';
 import { toDocument } from './registry.js';
 
 /**
- * @typedef {import('../index.js').RegistryState} RegistryState
+ * @typedef {import('../index.js').ProbedState} ProbedState
  * @typedef {import('../index.js').ServerFilter} ServerFilter
  * @typedef {import('../index.js').RegistryDocument} RegistryDocument
  * @typedef {{ status: 200, document: RegistryDocument, body: string, frame: string }
@@ -20,12 +22,12 @@ import { toDocument } from './registry.js';
 
 const KEPT_FILTER_SETS = 32;
 
-/** @type {WeakMap<RegistryState, Map<string, Answer>>} */
+/** @type {WeakMap<ProbedState, Map<string, Answer>>} */
 const answers = new WeakMap();
 
 /**
  * The answer for a state seen through filters (all must match).
- * @param {RegistryState} state
+ * @param {ProbedState} state
  * @param {readonly ServerFilter[]} filters
  * @returns {Answer}
  */
@@ -47,7 +49,7 @@ export function answerFor(state, filters) {
 }
 
 /**
- * @param {RegistryState} state
+ * @param {ProbedState} state
  * @param {readonly ServerFilter[]} filters
  * @returns {Answer}
  */
@@ -56,7 +58,9 @@ function build(state, filters) {
     const body = JSON.stringify({ error: state.error });
     return { status: 500, error: state.error, body, frame: `event: registry-error\ndata: ${body}\n\n` };
   }
-  const document = toDocument(state.servers, filters);
+  const listed = toDocument(state.servers, filters);
+  // `health` is the entry's last key when it has one ("none"): the result takes its place.
+  const document = { ...listed, servers: listed.servers.map((entry) => ({ ...entry, health: healthOf(state, entry) })) };
   const body = JSON.stringify(document);
   return { status: 200, document, body, frame: `event: servers\ndata: ${body}\n\n` };
 }

@@ -6,13 +6,17 @@
 // `wsreg:get-servers` (optionally `{project, kind}`) and gets the current list
 // back, so it never misses the first one. Documents come from answer.js: built once
 // per change (Vite serialises the message once for all pages).
+//
+// Every page connected to the HMR channel gets these pushes, so each one counts as a
+// subscriber of the health monitor (probes run while there is one) from its connection
+// to its close.
 
 import { answerFor } from './answer.js';
 
 /**
- * @typedef {import('../index.js').RegistryState} RegistryState
+ * @typedef {import('../index.js').ProbedState} ProbedState
  * @typedef {import('../index.js').ServerFilter} ServerFilter
- * @typedef {import('../index.js').RegistryWatcher} RegistryWatcher
+ * @typedef {import('../index.js').HealthMonitor} HealthMonitor
  * @typedef {{ send(event: string, payload?: any): void }} HotClient
  * @typedef {{
  *   send(event: string, payload?: any): void,
@@ -38,14 +42,14 @@ export function clientHotChannel(server) {
 
 /**
  * @param {HotChannel} hot
- * @param {RegistryWatcher} watcher
+ * @param {HealthMonitor} monitor
  * @param {ServerFilter} [filter] the plugin's own project/kind filter
  * @returns {() => void} detaches
  */
-export function attachHmr(hot, watcher, filter = {}) {
+export function attachHmr(hot, monitor, filter = {}) {
   /**
    * @param {{ send(event: string, payload?: any): void }} target
-   * @param {RegistryState} state
+   * @param {ProbedState} state
    * @param {ServerFilter[]} filters
    */
   const sendState = (target, state, filters) => {
@@ -53,7 +57,7 @@ export function attachHmr(hot, watcher, filter = {}) {
     if (answer.status === 200) target.send(SERVERS_EVENT, answer.document);
     else target.send(ERROR_EVENT, { error: answer.error });
   };
-  /** @param {RegistryState} state */
+  /** @param {ProbedState} state */
   const onChange = (state) => sendState(hot, state, [filter]);
   /**
    * @param {unknown} data
@@ -66,12 +70,29 @@ export function attachHmr(hot, watcher, filter = {}) {
       project: typeof asked?.project === 'string' ? asked.project : null,
       kind: typeof asked?.kind === 'string' ? asked.kind : null,
     };
-    sendState(client, watcher.refresh(), [filter, requested]);
+    sendState(client, monitor.refresh(), [filter, requested]);
   };
-  watcher.on('change', onChange);
+  monitor.on('change', onChange);
   hot.on(REQUEST_EVENT, onRequest);
   return () => {
-    watcher.off('change', onChange);
+    monitor.off('change', onChange);
     hot.off?.(REQUEST_EVENT, onRequest);
   };
+}
+
+/**
+ * Counts each page connected to Vite's HMR WebSocket server as a subscriber of the
+ * monitor until its socket closes.
+ * @param {{ on(event: 'connection', listener: (socket: { once(event: 'close', fn: () => void): unknown }) => void): void,
+ *   off(event: 'connection', listener: Function): void }} ws `server.ws`
+ * @param {HealthMonitor} monitor
+ * @returns {() => void} stops counting new pages
+ */
+export function subscribeHmrPages(ws, monitor) {
+  /** @param {{ once(event: 'close', fn: () => void): unknown }} socket */
+  const onConnection = (socket) => {
+    socket.once('close', monitor.subscribe());
+  };
+  ws.on('connection', onConnection);
+  return () => ws.off('connection', onConnection);
 }

@@ -9,17 +9,18 @@
 // directory is a symlink, another user's, not a directory) GET answers 500 and
 // the stream sends an event `registry-error` instead of `servers`. Answers come
 // from answer.js: one serialisation per change, the same string to every stream.
+// Each open stream is a subscriber of the health monitor: probes run while one is open.
 
 import { answerFor } from './answer.js';
 
 /**
  * @typedef {import('node:http').IncomingMessage} IncomingMessage
  * @typedef {import('node:http').ServerResponse} ServerResponse
- * @typedef {import('../index.js').RegistryState} RegistryState
+ * @typedef {import('../index.js').ProbedState} ProbedState
  * @typedef {import('../index.js').ServerFilter} ServerFilter
  * @typedef {import('../index.js').RegistryRoutesOptions} RegistryRoutesOptions
  * @typedef {import('../index.js').RegistryRoutes} RegistryRoutes
- * @typedef {{ res: ServerResponse, filters: ServerFilter[], last: string, timer: NodeJS.Timeout }} StreamClient
+ * @typedef {{ res: ServerResponse, filters: ServerFilter[], last: string, timer: NodeJS.Timeout, unsubscribe: () => void }} StreamClient
  */
 
 /**
@@ -30,17 +31,17 @@ import { answerFor } from './answer.js';
 export function createRegistryRoutes(options) {
   const route = normaliseRoute(options.route ?? '/api/registry');
   const eventsRoute = `${route}/events`;
-  const { watcher, guard } = options;
+  const { monitor, guard } = options;
   const baseFilter = options.filter ?? {};
   const keepAliveMs = options.keepAliveMs ?? 15000;
   /** @type {Set<StreamClient>} */
   const clients = new Set();
 
-  /** @param {RegistryState} state */
+  /** @param {ProbedState} state */
   const onChange = (state) => {
     for (const client of clients) push(client, state);
   };
-  watcher.on('change', onChange);
+  monitor.on('change', onChange);
 
   /**
    * @param {IncomingMessage} req
@@ -75,7 +76,7 @@ export function createRegistryRoutes(options) {
       }
       const filters = [baseFilter, filterFromQuery(url.searchParams)];
       if (pathname === route) {
-        const answer = answerFor(watcher.refresh(), filters);
+        const answer = answerFor(monitor.refresh(), filters);
         return sendText(res, answer.status, answer.body, req.method === 'HEAD');
       }
       return openStream(req, res, filters);
@@ -105,16 +106,17 @@ export function createRegistryRoutes(options) {
     const timer = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
     timer.unref();
     /** @type {StreamClient} */
-    const client = { res, filters, last: '', timer };
+    const client = { res, filters, last: '', timer, unsubscribe: monitor.subscribe() };
     const drop = () => {
       clearInterval(timer);
+      client.unsubscribe();
       clients.delete(client);
     };
     req.on('close', drop);
     res.on('close', drop);
     res.on('error', drop);
     clients.add(client);
-    push(client, watcher.refresh());
+    push(client, monitor.refresh());
   }
 
   return {
@@ -123,9 +125,10 @@ export function createRegistryRoutes(options) {
       return clients.size;
     },
     close() {
-      watcher.off('change', onChange);
+      monitor.off('change', onChange);
       for (const client of clients) {
         clearInterval(client.timer);
+        client.unsubscribe();
         client.res.end();
       }
       clients.clear();
@@ -135,7 +138,7 @@ export function createRegistryRoutes(options) {
 
 /**
  * @param {StreamClient} client
- * @param {RegistryState} state
+ * @param {ProbedState} state
  */
 function push(client, state) {
   const { frame } = answerFor(state, client.filters);

@@ -3,7 +3,8 @@
 
 import { createAuthMiddleware, loadOrCreateToken } from './auth.js';
 import { createGuard } from './guard.js';
-import { attachHmr, clientHotChannel } from './hmr.js';
+import { HealthMonitor } from './health.js';
+import { attachHmr, clientHotChannel, subscribeHmrPages } from './hmr.js';
 import { createRegistryRoutes } from './http.js';
 import { registryLocation } from './location.js';
 import { RegistryWatcher } from './watch.js';
@@ -11,7 +12,9 @@ import { RegistryWatcher } from './watch.js';
 export * from './registry.js';
 export { createGuard, hostAllowed, hostnameOf, isLoopbackHostname, corsAllows } from './guard.js';
 export { createRegistryRoutes } from './http.js';
-export { attachHmr, clientHotChannel, ERROR_EVENT, REQUEST_EVENT, SERVERS_EVENT } from './hmr.js';
+export { attachHmr, clientHotChannel, subscribeHmrPages, ERROR_EVENT, REQUEST_EVENT, SERVERS_EVENT } from './hmr.js';
+export { HealthMonitor, DEFAULT_HEALTH_INTERVAL_MS, PROBE_TIMEOUT_MS } from './health.js';
+export { probe } from './probe.js';
 export { RegistryWatcher } from './watch.js';
 export { createAuthMiddleware, loadOrCreateToken, tokenMatches } from './auth.js';
 
@@ -33,6 +36,10 @@ export { createAuthMiddleware, loadOrCreateToken, tokenMatches } from './auth.js
  * @returns {Plugin}
  */
 export default function wsreg(options = {}) {
+  const interval = options.healthInterval;
+  if (interval !== undefined && !(typeof interval === 'number' && Number.isFinite(interval) && interval >= 0)) {
+    throw new TypeError(`vite-plugin-wsreg: healthInterval must be a number of milliseconds, 0 or more (0 turns probes off); got ${String(interval)}`);
+  }
   return {
     name: 'vite-plugin-wsreg',
     configureServer(server) {
@@ -69,26 +76,30 @@ function mount(server, options, mode) {
     context: options.context,
   });
   watcher.on('warning', (/** @type {string} */ w) => logger.warn(`[wsreg] ${w}`, { timestamp: true }));
+  const monitor = new HealthMonitor(watcher, { intervalMs: options.healthInterval, filter });
 
   const routes = createRegistryRoutes({
     route: options.route,
-    watcher,
+    monitor,
     guard: createGuard({ allowedHosts: http.allowedHosts, cors: http.cors }),
     filter,
     keepAliveMs: options.keepAliveMs,
   });
   server.middlewares.use(routes.middleware);
 
-  let detachHmr = () => {};
+  /** @type {(() => void)[]} */
+  const detach = [];
   if (mode === 'dev' && options.hmr !== false) {
-    const hot = clientHotChannel(/** @type {ViteDevServer} */ (server));
-    if (hot) detachHmr = attachHmr(hot, watcher, filter);
+    const dev = /** @type {ViteDevServer} */ (server);
+    const hot = clientHotChannel(dev);
+    if (hot) detach.push(attachHmr(hot, monitor, filter), subscribeHmrPages(dev.ws, monitor));
   }
   watcher.start();
 
   const stop = () => {
-    detachHmr();
+    for (const f of detach) f();
     routes.close();
+    monitor.close();
     watcher.close();
   };
   server.httpServer?.once('close', stop);

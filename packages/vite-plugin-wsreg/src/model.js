@@ -179,24 +179,42 @@ export function validateEntry(raw) {
     meta = /** @type {Record<string, unknown>} */ (e.meta);
   }
 
-  return {
-    entry: {
-      id,
-      kind,
-      name: /** @type {string | null} */ (name),
-      project: /** @type {string | null} */ (project),
-      session: /** @type {string | null} */ (session),
-      host: /** @type {string | null} */ (host),
-      port: /** @type {number} */ (port),
-      url,
-      pid: /** @type {number} */ (pid),
-      pidStartTime,
-      startedAt: formatTimestamp(startedAtMs),
-      ttlSecs,
-      heartbeatAt,
-      meta,
-    },
+  /** @type {string | null} */
+  let healthUrl = null;
+  if (e.healthUrl !== undefined && e.healthUrl !== null) {
+    if (typeof e.healthUrl !== 'string') return { error: '"healthUrl" is not a string' };
+    if (utf8Length(e.healthUrl) > 2048) return { error: '"healthUrl" is over 2048 bytes' };
+    if (!e.healthUrl.startsWith('http://') && !e.healthUrl.startsWith('https://')) {
+      return { error: '"healthUrl" does not start with http:// or https://' };
+    }
+    healthUrl = e.healthUrl;
+  }
+
+  if (e.health !== undefined && e.health !== null && e.health !== 'none') {
+    return { error: '"health" must be "none" when given' };
+  }
+
+  /** @type {ServerEntry} */
+  const entry = {
+    id,
+    kind,
+    name: /** @type {string | null} */ (name),
+    project: /** @type {string | null} */ (project),
+    session: /** @type {string | null} */ (session),
+    host: /** @type {string | null} */ (host),
+    port: /** @type {number} */ (port),
+    url,
+    pid: /** @type {number} */ (pid),
+    pidStartTime,
+    startedAt: formatTimestamp(startedAtMs),
+    ttlSecs,
+    heartbeatAt,
+    meta,
   };
+  // Printed only when set, after meta, `health` last (the API puts its probe result there).
+  if (healthUrl !== null) entry.healthUrl = healthUrl;
+  if (e.health === 'none') entry.health = 'none';
+  return { entry };
 }
 
 /**

@@ -1,6 +1,6 @@
 // The plugin under each Vite major of its peer range (6, 7 and 8, installed
 // side by side as vite6, vite7 and vite): GET, SSE push, the Host and Origin
-// guard, and the HMR round trip in dev.
+// guard, and the HMR round trip in dev (an HMR page is a subscriber of the health probes).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,7 +38,8 @@ for (const major of majors) {
     for (const mode of /** @type {const} */ (['dev', 'preview'])) {
       test(`${mode}: GET, filters, guard, SSE push (Vite ${major.name})`, async () => {
         setServers(reg.dir, entries);
-        const s = await startVite(mode, { root: site, plugin: { registry: reg.dir } }, vite);
+        // healthInterval 0: the next event is the list's change, not a probe's finding.
+        const s = await startVite(mode, { root: site, plugin: { registry: reg.dir, healthInterval: 0 } }, vite);
         try {
           const res = await request(`${s.url}/api/registry?kind=yjs`);
           assert.equal(res.status, 200);
@@ -69,12 +70,15 @@ for (const major of majors) {
         const ws = new WebSocket(`ws://127.0.0.1:${s.port}/?token=${encodeURIComponent(token)}`, 'vite-hmr');
         /** @type {string[]} ids of each wsreg:servers event received */
         const got = [];
+        /** @type {string[]} the health states of each event, joined */
+        const states = [];
         /** @type {(() => void) | null} */
         let wake = null;
         ws.on('message', (d) => {
           const m = JSON.parse(d.toString());
           if (m.type !== 'custom' || m.event !== 'wsreg:servers') return;
           got.push(JSON.stringify(m.data.servers.map((/** @type {any} */ x) => x.id)));
+          states.push(m.data.servers.map((/** @type {any} */ x) => x.health.state).join());
           wake?.();
         });
         await new Promise((resolve, reject) => {
@@ -101,6 +105,16 @@ for (const major of majors) {
         await until(['a', 'b']);
         setServers(reg.dir, entries.slice(0, 1));
         await until(['a']);
+        // The connected page is a subscriber: its servers are probed (nothing listens on their ports).
+        await new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`never probed: ${states.join(' ')}`)), 5000);
+          wake = () => {
+            if (states.at(-1) !== 'unresponsive') return;
+            clearTimeout(timer);
+            resolve(undefined);
+          };
+          wake();
+        });
         ws.close();
       } finally {
         await s.close();

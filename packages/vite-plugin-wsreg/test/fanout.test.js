@@ -17,7 +17,8 @@ const reg = tempRegistry('wsreg-fanout-');
 let server;
 before(async () => {
   register(reg.dir, ownEntry({ id: 'first', startedAt: '2026-01-01T00:00:01Z' }));
-  server = await startVite('dev', { root: site, plugin: { registry: reg.dir } });
+  // healthInterval 0: the only change is the one the test makes.
+  server = await startVite('dev', { root: site, plugin: { registry: reg.dir, healthInterval: 0 } });
 });
 after(async () => {
   await server.close();

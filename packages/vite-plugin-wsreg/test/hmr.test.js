@@ -22,7 +22,8 @@ const entries = [
 let server;
 before(async () => {
   setServers(reg.dir, entries);
-  server = await startVite('dev', { root: site, plugin: { registry: reg.dir } });
+  // These tests take the pushes of list changes one by one: no probe findings among them.
+  server = await startVite('dev', { root: site, plugin: { registry: reg.dir, healthInterval: 0 } });
 });
 after(async () => {
   await server.close();

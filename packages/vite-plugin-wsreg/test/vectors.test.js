@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isEntryFileName, readRegistry } from '../src/registry.js';
 import { RegistryWatcher } from '../src/watch.js';
-import { CANONICAL_KEYS, contextOf, layOut, loadVectors } from './helpers/vectors.js';
+import { canonicalKeysOf, contextOf, layOut, loadVectors } from './helpers/vectors.js';
 
 const vectors = loadVectors();
 
@@ -22,7 +22,7 @@ test('the vectors are there and well formed', () => {
     assert.ok(v.case.description.length > 20, `${v.name}: describe the case`);
     assert.ok(Number.isFinite(Date.parse(v.case.now)), `${v.name}: now`);
     assert.equal(v.expected.version, 1, v.name);
-    for (const s of v.expected.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS, `${v.name}: key order`);
+    for (const s of v.expected.servers) assert.deepEqual(Object.keys(s), canonicalKeysOf(s), `${v.name}: key order`);
     if (v.case.generate) assert.ok(fs.existsSync(path.join(v.dir, v.case.generate.pad)), `${v.name}: generate.pad`);
   }
 });
@@ -34,7 +34,7 @@ test('the vectors cover the cases the contract names', () => {
     'foreign-host', 'unknown-fields', 'invalid-entry-among-valid', 'corrupt', 'corrupt-array',
     'null', 'empty-object', 'empty-file', 'unsupported-version', 'oversized', 'startedat-number',
     'timestamp-fractions', 'v2-basic', 'v2-empty-directory', 'v2-entry-at-size-limit', 'v2-invalid-files',
-    'v2-legacy-merge', 'v2-liveness', 'v2-order-and-defaults',
+    'v2-legacy-merge', 'v2-liveness', 'v2-order-and-defaults', 'v2-health-fields',
   ]) {
     assert.ok(names.has(n), `missing vector ${n}`);
   }
@@ -54,7 +54,7 @@ describe('vectors, through the file system', () => {
       const state = readRegistry(registry, contextOf(v.case));
       assert.equal(state.error, null);
       assert.deepEqual({ version: 1, servers: state.servers }, v.expected);
-      for (const s of state.servers) assert.deepEqual(Object.keys(s), CANONICAL_KEYS);
+      for (const s of state.servers) assert.deepEqual(Object.keys(s), canonicalKeysOf(s));
       assert.deepEqual(readRegistry(`${registry}.json`, contextOf(v.case)), state, 'the legacy-path rule names the same registry');
 
       const watcher = new RegistryWatcher({ registry, context: contextOf(v.case) });
@@ -77,5 +77,17 @@ describe('vectors, through the file system', () => {
     }
     assert.ok(warnings.some((w) => w.includes('link.json') && /symlink/.test(w)));
     assert.ok(warnings.some((w) => w.includes('big.json') && /not read/.test(w)));
+  });
+
+  test('v2-health-fields: a bad healthUrl or health is skipped with a warning that names the field', () => {
+    const v = /** @type {import('./helpers/vectors.js').Vector} */ (vectors.find((x) => x.name === 'v2-health-fields'));
+    const { registry } = layOut(v, tmp);
+    const { warnings } = readRegistry(registry, contextOf(v.case));
+    /** @param {string} name */
+    const about = (name) => warnings.filter((w) => w.includes(path.join(registry, name))).join('\n');
+    assert.match(about('bad-health-url.json'), /"healthUrl" does not start with http:\/\/ or https:\/\//);
+    assert.match(about('bad-health-value.json'), /"health" must be "none"/);
+    assert.match(about('bad-health-type.json'), /"health" must be "none"/);
+    assert.equal(warnings.length, 3, warnings.join('\n'));
   });
 });

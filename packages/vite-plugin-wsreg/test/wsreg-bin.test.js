@@ -1,7 +1,8 @@
 // The plugin and the Rust `wsreg` binary on one registry directory: entries the
 // binary writes (`wsreg register`, real `wsreg echo` processes) are served by
 // the plugin exactly as `wsreg list --json` prints them, pushed over SSE when
-// servers start and stop, and dropped when one is SIGKILLed.
+// servers start and stop, and dropped when one is SIGKILLed. (The API adds each entry's
+// probe result, `health`: `unknown` while nobody is subscribed.)
 //
 // Needs the binary: $WSREG_BIN or target/debug/wsreg (see helpers/wsreg-bin.js).
 
@@ -12,6 +13,7 @@ import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
 import { setServers, startTimeOf, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
+import { unprobed } from './helpers/vectors.js';
 import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
 
 /** @param {any} doc */
@@ -47,11 +49,11 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
     for (const server of [dev, prev]) {
       const res = await request(`${server.url}/api/registry`);
       assert.equal(res.status, 200);
-      assert.deepEqual(res.json, fromRust, `${server.mode} disagrees with wsreg list --json`);
+      assert.deepEqual(res.json, unprobed(fromRust), `${server.mode} disagrees with wsreg list --json`);
       for (const [flag, value] of [['--project', 'alpha'], ['--kind', 'yjs']]) {
         const rust = JSON.parse(runWsreg(['list', '--json', flag, value], env));
         const js = (await request(`${server.url}/api/registry?${flag.slice(2)}=${value}`)).json;
-        assert.deepEqual(js, rust, `${server.mode} ${flag} ${value}`);
+        assert.deepEqual(js, unprobed(rust), `${server.mode} ${flag} ${value}`);
       }
     }
     const [one] = fromRust.servers;
@@ -78,7 +80,7 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
         assert.equal(s.pid, child.pid);
         assert.equal(s.pidStartTime, startTimeOf(/** @type {number} */ (child.pid)));
       }
-      assert.deepEqual(res.json, JSON.parse(runWsreg(['list', '--json'], { WSREG_REGISTRY: reg.dir })));
+      assert.deepEqual(res.json, unprobed(JSON.parse(runWsreg(['list', '--json'], { WSREG_REGISTRY: reg.dir }))));
 
       // Each echoes a frame back unchanged.
       for (const { entry } of [a, b]) {

@@ -9,6 +9,7 @@
 export { backoffDelay } from './backoff.js';
 export { connectAll } from './connect.js';
 export { filterServers } from './filter.js';
+export { describeHealth } from './health.js';
 export { subscribeHot } from './hot.js';
 export { subscribe } from './subscribe.js';
 export { registryUrl } from './url.js';

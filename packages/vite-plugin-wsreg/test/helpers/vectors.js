@@ -19,6 +19,31 @@ export const CANONICAL_KEYS = [
 ];
 
 /**
+ * The keys of one canonical entry, in order: CANONICAL_KEYS, then `healthUrl` and
+ * `health`, each only where the entry sets it.
+ * @param {object} entry
+ */
+export function canonicalKeysOf(entry) {
+  return [...CANONICAL_KEYS, ...['healthUrl', 'health'].filter((k) => Object.hasOwn(entry, k))];
+}
+
+/**
+ * What the API answers for a vector's expected document while nothing is probed (no
+ * subscriber, or probing off): each entry's `health` is the probe result, last —
+ * `none` where the entry says `"health": "none"`, else `unknown`.
+ * @param {import('../../index.js').RegistryDocument} doc
+ */
+export function unprobed(doc) {
+  return {
+    ...doc,
+    servers: doc.servers.map((s) => ({
+      ...s,
+      health: { state: s.health === 'none' ? 'none' : 'unknown', checkedAt: null, latencyMs: null },
+    })),
+  };
+}
+
+/**
  * @typedef {{
  *   description: string, hostname: string, now: string,
  *   processes: Record<string, number | null>,

@@ -1,4 +1,6 @@
-// Real WebSocket echo servers for the tests (the `ws` package), on 127.0.0.1.
+// Real WebSocket echo servers for the tests (the `ws` package), on 127.0.0.1. Like
+// wsreg's own servers, they do not count an endpoint's health probe (a connection
+// marked `X-Wsreg-Probe`, docs/api.md) among their clients; `ws` answers its ping.
 
 import { WebSocketServer } from 'ws';
 
@@ -15,8 +17,13 @@ export async function startEcho(port = 0) {
   /** @type {{ code: number, reason: string }[]} */
   const closes = [];
   let connections = 0;
-  wss.on('connection', (socket) => {
+  /** @type {Set<import('ws').WebSocket>} */
+  const clients = new Set();
+  wss.on('connection', (socket, req) => {
+    if (req.headers['x-wsreg-probe'] !== undefined) return;
     connections += 1;
+    clients.add(socket);
+    socket.on('close', () => clients.delete(socket));
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
     socket.on('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
   });
@@ -29,7 +36,7 @@ export async function startEcho(port = 0) {
       return connections;
     },
     get clients() {
-      return wss.clients.size;
+      return clients.size;
     },
     /** Stops listening and drops every client at once (like a crash). */
     async kill() {
