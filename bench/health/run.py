@@ -132,6 +132,18 @@ def run(n, interval, window):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def plugin_cost(n, window):
+    """The Vite plugin's prober under the same load, measured by its own script (the
+    Vite process's CPU, probes off and every 5 s): two percentages as text."""
+    out = subprocess.run(
+        ["node", os.path.join(ROOT, "packages", "vite-plugin-wsreg", "bench", "health-cost.js"), str(n), str(int(window))],
+        env=dict(os.environ, WSREG_BIN=WSREG), capture_output=True, text=True, timeout=600)
+    found = [line.split("= ")[1].split(" of one core")[0] for line in out.stdout.splitlines() if "of one core" in line]
+    if out.returncode != 0 or len(found) != 2:
+        return ("not measured", (out.stderr or out.stdout).strip().splitlines()[-1:] or ["?"])
+    return found
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servers", type=int, default=100)
@@ -144,6 +156,7 @@ def main():
     secs = float(a.interval.rstrip("s")) if a.interval.endswith("s") and not a.interval.endswith("ms") else float(a.interval.rstrip("ms")) / 1000
     base = run(a.servers, "0", a.window)
     probed = run(a.servers, a.interval, a.window)
+    plugin = plugin_cost(a.servers, a.window)
     probes = a.servers * a.window / secs
     pct = lambda cpu: 100 * cpu / a.window
     rows = [
@@ -153,6 +166,7 @@ def main():
         f"| serve CPU per probe | – | {1e6 * (probed['serve'] - base['serve']) / probes:.0f} µs | |",
         f"| the {a.servers} echo servers' CPU, % of one core | {pct(base['echoes']):.3f} % | {pct(probed['echoes']):.3f} % | |",
         f"| echo CPU per probe answered | – | {1e6 * (probed['echoes'] - base['echoes']) / probes:.0f} µs | |",
+        f"| Vite plugin: the Vite process's CPU, % of one core (its own figures: `bench/health-cost.js`) | {plugin[0]} | {plugin[1]} | ≤ 1 % more |",
         f"| SIGSTOP → `unresponsive` event | – | {probed['stop']:.2f} s | ≤ 7 s |",
         f"| SIGCONT → `ok` event | – | {probed['cont']:.2f} s | ≤ 7 s |",
     ]
