@@ -31,7 +31,9 @@
 //! ```
 
 pub mod atomic_file;
+pub mod backend;
 pub mod error;
+pub mod etcd;
 pub mod http;
 pub mod mcp;
 pub mod registration;
@@ -41,6 +43,7 @@ pub mod shutdown;
 pub mod supervise;
 pub mod yjs;
 
+pub use backend::{Backend, Live};
 pub use error::{Error, Result};
 pub use registration::{Registration, Server};
 pub use registry::{Entry, Filter, LiveWatch, Store};

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 use wsreg::registry::{Judge, model};
-use wsreg::{Entry, Filter, Store};
+use wsreg::{Backend, Entry, Filter};
 
 use super::{FilterArgs, human_duration};
 
@@ -21,12 +21,12 @@ pub struct Args {
     filter: FilterArgs,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = store.read()?;
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
+    let entries = backend.entries()?;
     let filter = Filter::from(args.filter);
     let judge = Judge::system();
     let rows: Vec<(&Entry, Option<String>)> = filter
-        .apply(&snapshot.entries)
+        .apply(&entries)
         .map(|e| (e, judge.check(e).err().map(|r| r.to_string())))
         .filter(|(_, dead)| args.all || dead.is_none())
         .collect();

@@ -22,20 +22,22 @@ pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;
 
-use crate::registry::{Filter, LiveWatch, Store};
+use crate::backend::{Backend, Live};
+use crate::registry::Filter;
 
 /// What the API handlers share: the process's one watch of the registry, whose answer
-/// (the live list and its JSON, built once per change) every request reuses.
+/// (the live list and its JSON, built once per change) every request reuses — from the
+/// directory or from etcd alike.
 #[derive(Clone)]
 pub struct Endpoint {
-    watch: Arc<LiveWatch>,
+    watch: Arc<Live>,
 }
 
 impl Endpoint {
-    /// Starts watching `store`; the watch stops when the last clone is dropped.
-    pub fn new(store: Store) -> crate::Result<Endpoint> {
+    /// Starts watching `backend`; the watch stops when the last clone is dropped.
+    pub fn new(backend: &Backend) -> crate::Result<Endpoint> {
         raise_fd_limit();
-        let watch = Arc::new(LiveWatch::spawn(store)?);
+        let watch = Arc::new(backend.watch()?);
         Ok(Endpoint { watch })
     }
 }
