@@ -1,7 +1,7 @@
 //! Where the etcd cluster is, how to reach it, and where wsreg's keys live in it.
 //!
-//! `etcd://H1:2379,H2:2379,H3:2379` names the members; the client spreads its requests
-//! over them and goes on with the others when one fails. With a CA file the endpoints are
+//! `etcd://H1:2379,H2:2379,H3:2379` names the members; requests go to one of them and
+//! move on to the next when it fails ([`super::members`]). With a CA file the endpoints are
 //! reached over TLS (`https://`), and a client certificate and key are passed through
 //! when given. The key prefix (`/wsreg/v2` by default) lets several teams share a
 //! cluster. Every request carries a timeout, so a member that hangs is left for another
@@ -142,30 +142,38 @@ impl EtcdConfig {
         format!("{}{id}", self.servers_prefix())
     }
 
-    /// Connects to the cluster. The connection itself is lazy: a member that is down now
-    /// is tried again by the client, and requests go to the others meanwhile.
-    pub async fn connect(&self) -> Result<Client, EtcdError> {
+    /// A client of each member, in the order given. Connections are lazy: a member that
+    /// is down now is found out by the first request, which [`Members`] then sends to
+    /// the next one.
+    ///
+    /// [`Members`]: super::members::Members
+    pub(super) async fn clients(&self) -> Result<Vec<Client>, EtcdError> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(REQUEST_TIMEOUT)
             // HTTP/2 pings find a member that stopped answering (a partition, a frozen
             // process), so a watch moves to another member instead of waiting forever.
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
             .with_keep_alive_while_idle(true);
-        let mut endpoints = self.endpoints.clone();
+        let mut scheme = "";
         if let Some(ca) = &self.tls.ca {
             let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?));
             if let (Some(cert), Some(key)) = (&self.tls.cert, &self.tls.key) {
                 tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
             }
             options = options.with_tls(tls);
-            endpoints = endpoints.iter().map(|e| format!("https://{e}")).collect();
+            scheme = "https://";
         }
-        Client::connect(&endpoints, Some(options))
-            .await
-            .map_err(|source| EtcdError::Connect {
-                endpoints: self.endpoints(),
-                source,
-            })
+        let mut clients = Vec::with_capacity(self.endpoints.len());
+        for endpoint in &self.endpoints {
+            let client = Client::connect([format!("{scheme}{endpoint}")], Some(options.clone()))
+                .await
+                .map_err(|source| EtcdError::Connect {
+                    endpoints: endpoint.clone(),
+                    source,
+                })?;
+            clients.push(client);
+        }
+        Ok(clients)
     }
 }
 

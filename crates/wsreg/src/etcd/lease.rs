@@ -14,10 +14,11 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::{LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 use tokio::sync::oneshot;
 
 use super::config::{EtcdConfig, EtcdError, request};
+use super::members::Members;
 use crate::error::Chain;
 use crate::registry::model::{Entry, entry_file_json};
 
@@ -94,16 +95,26 @@ impl Drop for HeldLease {
 
 /// Grants a lease of the backend's TTL and puts `value` at `key` under it.
 pub(super) async fn put_under_lease(
-    client: &mut Client,
+    members: &Members,
     config: &EtcdConfig,
     key: &str,
     value: &str,
 ) -> Result<i64, EtcdError> {
     let ttl = config.ttl().as_secs() as i64;
-    let lease = request("lease grant", client.lease_grant(ttl, None)).await?;
-    let options = PutOptions::new().with_lease(lease.id());
-    request("put", client.put(key, value, Some(options))).await?;
-    Ok(lease.id())
+    let lease = members
+        .call("lease grant", |mut c| async move {
+            c.lease_grant(ttl, None).await
+        })
+        .await?
+        .id();
+    let options = PutOptions::new().with_lease(lease);
+    members
+        .call("put", |mut c| {
+            let options = options.clone();
+            async move { c.put(key, value, Some(options)).await }
+        })
+        .await?;
+    Ok(lease)
 }
 
 /// The lease thread's work: register, say so, renew until told to stop, revoke.
@@ -115,11 +126,11 @@ async fn keep(
     mut stop: oneshot::Receiver<()>,
 ) -> Result<(), EtcdError> {
     let registered = async {
-        let mut client = config.connect().await?;
-        let lease = put_under_lease(&mut client, &config, &key, &value).await?;
-        Ok((client, lease))
+        let members = Members::connect(&config).await?;
+        let lease = put_under_lease(&members, &config, &key, &value).await?;
+        Ok((members, lease))
     };
-    let (mut client, mut lease) = match registered.await {
+    let (members, mut lease) = match registered.await {
         Ok(held) => {
             let _ = ready.send(Ok(()));
             held
@@ -136,12 +147,12 @@ async fn keep(
             _ = &mut stop => break,
             () = tokio::time::sleep(every) => {}
         }
-        match renew(&mut client, lease, &mut renewals).await {
+        match renew(&members, lease, &mut renewals).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("the lease of {key} had expired; putting the entry back");
                 renewals = None;
-                match put_under_lease(&mut client, &config, &key, &value).await {
+                match put_under_lease(&members, &config, &key, &value).await {
                     Ok(id) => lease = id,
                     Err(e) => tracing::warn!("cannot put {key} back: {}", Chain(&e)),
                 }
@@ -152,21 +163,38 @@ async fn keep(
             }
         }
     }
-    request("lease revoke", client.lease_revoke(lease))
+    members
+        .call("lease revoke", |mut c| async move {
+            c.lease_revoke(lease).await
+        })
         .await
         .map(drop)
 }
 
 /// Renews `lease` once; says whether it was still alive.
 async fn renew(
-    client: &mut Client,
+    members: &Members,
     lease: i64,
     renewals: &mut Option<(LeaseKeeper, LeaseKeepAliveStream)>,
 ) -> Result<bool, EtcdError> {
     const OP: &str = "lease keep-alive";
     let (keeper, stream) = match renewals {
         Some(open) => open,
-        None => renewals.insert(request(OP, client.lease_keep_alive(lease)).await?),
+        None => {
+            let open = members
+                .call(OP, |mut c| async move {
+                    match c.lease_keep_alive(lease).await {
+                        // How the client says that the lease is gone (its TTL is 0).
+                        Err(etcd_client::Error::LeaseKeepAliveError(_)) => Ok(None),
+                        open => open.map(Some),
+                    }
+                })
+                .await?;
+            match open {
+                Some(open) => renewals.insert(open),
+                None => return Ok(false),
+            }
+        }
     };
     request(OP, keeper.keep_alive()).await?;
     match request(OP, stream.message()).await? {

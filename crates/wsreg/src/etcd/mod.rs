@@ -14,6 +14,7 @@
 pub mod config;
 pub mod keys;
 pub mod lease;
+pub mod members;
 pub mod watch;
 
 pub use config::{EtcdConfig, EtcdError};

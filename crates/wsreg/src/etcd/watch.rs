@@ -25,12 +25,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use etcd_client::{Client, EventType, GetOptions, KeyValue, WatchOptions, WatchResponse};
+use etcd_client::{EventType, GetOptions, KeyValue, WatchOptions, WatchResponse};
 use rustix::event::{PollFd, PollFlags, epoll, poll};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::config::{EtcdConfig, EtcdError, request};
+use super::config::{EtcdConfig, EtcdError};
+use super::members::Members;
 use crate::error::Chain;
 use crate::registry::exits::{Intake, intake};
 use crate::registry::liveness::Judge;
@@ -49,7 +50,7 @@ pub struct EtcdWatch {
     applied: watch::Receiver<i64>,
     /// Asks the thread for a progress report from etcd.
     progress: mpsc::UnboundedSender<()>,
-    client: Client,
+    members: Members,
     prefix: String,
     exits: Arc<OwnedFd>,
     stop: Option<oneshot::Sender<()>>,
@@ -88,7 +89,7 @@ impl EtcdWatch {
                 answers: started.answers,
                 applied: started.applied,
                 progress: progress_tx,
-                client: started.client,
+                members: started.members,
                 prefix: started.prefix,
                 exits: started.exits,
                 stop: Some(stop_tx),
@@ -124,8 +125,11 @@ impl EtcdWatch {
             .with_prefix()
             .with_keys_only()
             .with_limit(1);
-        let mut client = self.client.clone();
-        let target = match request("get", client.get(self.prefix.as_str(), Some(options))).await {
+        let revision = self.members.call("get", |mut c| {
+            let (prefix, options) = (self.prefix.clone(), options.clone());
+            async move { c.get(prefix, Some(options)).await }
+        });
+        let target = match revision.await {
             Ok(answer) => answer.header().map_or(0, |h| h.revision()),
             Err(e) => {
                 tracing::debug!("exact read: {}", Chain(&e));
@@ -175,7 +179,7 @@ fn exits_pending(epoll_fd: &OwnedFd) -> bool {
 struct Started {
     answers: watch::Receiver<Arc<Answer>>,
     applied: watch::Receiver<i64>,
-    client: Client,
+    members: Members,
     prefix: String,
     exits: Arc<OwnedFd>,
 }
@@ -199,7 +203,7 @@ struct Tracked {
 /// The thread's state.
 struct Reader {
     prefix: String,
-    client: Client,
+    members: Members,
     /// Entries by id.
     entries: HashMap<String, Tracked>,
     /// Live local processes: their pidfd and the ids of their entries.
@@ -214,7 +218,7 @@ struct Reader {
 impl Reader {
     /// Connects and reads the prefix in full.
     async fn start(config: Arc<EtcdConfig>) -> Result<(Reader, Started), EtcdError> {
-        let client = config.connect().await?;
+        let members = Members::connect(&config).await?;
         let exits = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map(Arc::new)
             .map_err(|e| EtcdError::Thread(e.into()))?;
@@ -223,7 +227,7 @@ impl Reader {
         let prefix = config.servers_prefix();
         let mut reader = Reader {
             prefix: prefix.clone(),
-            client: client.clone(),
+            members: members.clone(),
             entries: HashMap::new(),
             processes: HashMap::new(),
             exits: exits.clone(),
@@ -235,7 +239,7 @@ impl Reader {
         let started = Started {
             answers: answers_rx,
             applied: applied_rx,
-            client,
+            members,
             prefix,
             exits,
         };
@@ -277,18 +281,20 @@ impl Reader {
             let options = WatchOptions::new()
                 .with_prefix()
                 .with_start_revision(self.revision + 1);
-            let mut client = self.client.clone();
-            let stream =
-                match request("watch", client.watch(self.prefix.as_str(), Some(options))).await {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        tracing::warn!("watching {} in etcd: {}", self.prefix, Chain(&e));
-                        if retry_later(&mut stop).await {
-                            return;
-                        }
-                        continue;
+            let opened = self.members.call("watch", |mut c| {
+                let (prefix, options) = (self.prefix.clone(), options.clone());
+                async move { c.watch(prefix, Some(options)).await }
+            });
+            let stream = match opened.await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!("watching {} in etcd: {}", self.prefix, Chain(&e));
+                    if retry_later(&mut stop).await {
+                        return;
                     }
-                };
+                    continue;
+                }
+            };
             let (mut requests, mut responses) = stream.split();
             loop {
                 tokio::select! {
@@ -337,9 +343,13 @@ impl Reader {
 
     /// Reads every entry under the prefix and replaces what was known.
     async fn read_all(&mut self) -> Result<(), EtcdError> {
-        let options = GetOptions::new().with_prefix();
-        let mut client = self.client.clone();
-        let mut answer = request("get", client.get(self.prefix.as_str(), Some(options))).await?;
+        let mut answer = self
+            .members
+            .call("get", |mut c| {
+                let prefix = self.prefix.clone();
+                async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
+            })
+            .await?;
         let revision = answer.header().map_or(0, |h| h.revision());
         for id in self.entries.keys().cloned().collect::<Vec<_>>() {
             self.forget(&id);
