@@ -93,8 +93,9 @@ impl Drop for HeldLease {
     }
 }
 
-/// Grants a lease of the backend's TTL and puts `value` at `key` under it.
-pub(super) async fn put_under_lease(
+/// Grants a lease of the backend's TTL and puts `value` at `key` under it: what a
+/// registration does (and what the benchmark times).
+pub async fn put_under_lease(
     members: &Members,
     config: &EtcdConfig,
     key: &str,
