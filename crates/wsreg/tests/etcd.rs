@@ -337,3 +337,29 @@ fn compact(member: &str) {
             client.compact(revision, None).await.expect("compact");
         });
 }
+
+#[test]
+fn beyond_loopback_only_with_token_auth_and_the_advertised_url_is_registered() {
+    let reg = Registry::new();
+    let out = reg.output(&["echo", "--port", "0", "--host", "0.0.0.0"]);
+    assert!(!out.status.success(), "a non-loopback bind without auth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--auth token"), "the reason: {stderr}");
+    assert!(reg.ids().is_empty(), "nothing registered");
+
+    let advertised = "ws://devbox.test:7000/";
+    let mut echo = reg.spawn(&[
+        "echo",
+        "--port",
+        "0",
+        "--host",
+        "0.0.0.0",
+        "--auth",
+        "token",
+        "--advertise",
+        advertised,
+    ]);
+    echo.line_where("the listening line", |l| l.contains(" listening on "));
+    let listed = reg.list();
+    assert_eq!(listed["servers"][0]["url"], advertised);
+}
