@@ -14,6 +14,9 @@
 //! (no parse unless it changed), which costs about 1,000 cheap syscalls a second at
 //! 1,000 servers and restores an entry within a second. Dropping the guard stops the keeper
 //! first and then unlinks the file, so the two never race.
+//!
+//! With the etcd backend ([`Server::register_lease`]) the entry is a key under a lease
+//! instead, renewed by its own thread and revoked on drop ([`crate::etcd::lease`]).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;

@@ -152,8 +152,10 @@ impl EtcdConfig {
             .with_connect_timeout(REQUEST_TIMEOUT)
             // HTTP/2 pings find a member that stopped answering (a partition, a frozen
             // process), so a watch moves to another member instead of waiting forever.
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            .with_keep_alive_while_idle(true);
+            // Only while a stream is open (a watch, a lease's renewals): a connection
+            // with nothing on it is not pinged.
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            .with_keep_alive_while_idle(false);
         let mut scheme = "";
         if let Some(ca) = &self.tls.ca {
             let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?));

@@ -414,6 +414,7 @@ impl Reader {
                 self.hold(entry.pid, fd, &id);
                 true
             }
+            // No pidfd to be had (an old kernel, the descriptor limit): the lease ends it.
             Intake::Remote | Intake::Unwatched => true,
             Intake::Dead(_) => false,
         };
