@@ -363,3 +363,179 @@ fn beyond_loopback_only_with_token_auth_and_the_advertised_url_is_registered() {
     let listed = reg.list();
     assert_eq!(listed["servers"][0]["url"], advertised);
 }
+
+/// One etcd member that speaks TLS only and asks for a client certificate; SIGKILLed
+/// (by PID) when dropped.
+struct TlsMember {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    backend: String,
+}
+
+impl TlsMember {
+    /// Makes a CA, a server and a client certificate (openssl), and starts the member.
+    fn start() -> TlsMember {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let ca = [
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=wsreg-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ];
+        openssl(&[&["req", "-x509"], &ec[..], &ca[..]].concat());
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        for who in ["server", "client"] {
+            let (key, csr, pem) = (
+                format!("{who}-key.pem"),
+                format!("{who}.csr"),
+                format!("{who}.pem"),
+            );
+            openssl(
+                &[
+                    &["req"],
+                    &ec[..],
+                    &[
+                        "-keyout",
+                        &key,
+                        "-out",
+                        &csr,
+                        "-subj",
+                        &format!("/CN={who}"),
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                &pem,
+            ]);
+        }
+        let base = 20_000 + (std::process::id() % 1_200) as u16 * 10 + 8;
+        let (client, peer) = (
+            format!("https://127.0.0.1:{base}"),
+            format!("http://127.0.0.1:{}", base + 1),
+        );
+        let child = Command::new("etcd")
+            .args(["--name", "tls", "--data-dir", "data"])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("tls={peer}")])
+            .args(["--cert-file", "server.pem", "--key-file", "server-key.pem"])
+            .args(["--trusted-ca-file", "ca.pem", "--client-cert-auth"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start etcd");
+        TlsMember {
+            child,
+            dir,
+            backend: format!("etcd://127.0.0.1:{base}"),
+        }
+    }
+
+    /// `--etcd-ca` and, with `client_cert`, `--etcd-cert` and `--etcd-key`.
+    fn tls_args(&self, client_cert: bool) -> Vec<String> {
+        let file = |name: &str| self.dir.path().join(name).display().to_string();
+        let mut args = vec!["--etcd-ca".to_owned(), file("ca.pem")];
+        if client_cert {
+            args.extend(["--etcd-cert".to_owned(), file("client.pem")]);
+            args.extend(["--etcd-key".to_owned(), file("client-key.pem")]);
+        }
+        args
+    }
+}
+
+impl Drop for TlsMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tls_and_client_certificates_are_passed_through_to_etcd() {
+    let member = TlsMember::start();
+    let reg = Registry::new();
+    let run = |client_cert: bool, args: &[&str]| {
+        let tls = member.tls_args(client_cert);
+        let mut all: Vec<&str> = tls.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        wsreg(&reg, &member.backend, &all)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let pid = std::process::id().to_string();
+    // The member may still be starting: the first registration is retried for a while.
+    let deadline = Instant::now() + STEP;
+    let id = loop {
+        let out = run(true, &["register", "--port", "4000", "--pid", &pid]);
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no registration over TLS: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = run(true, &["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ids(&listed), vec![id]);
+    let out = run(false, &["list", "--json"]);
+    assert!(
+        !out.status.success(),
+        "without the client certificate: refused"
+    );
+}
