@@ -18,6 +18,9 @@
 //! - **Push, not poll; idle is free.** [`registry::LiveWatch`] sleeps on inotify and on a
 //!   pidfd per live server, re-reads only the file an event names, and publishes each
 //!   new live list once for every reader. While nothing changes, nothing runs.
+//! - **Beyond one machine, the same.** With [`Backend::etcd`] an entry is an etcd key
+//!   under a lease its [`Registration`] renews, read by get-then-watch ([`etcd`]); the
+//!   API, the SSE stream and the page get the same answers ([`Live`]).
 //! - **Agents find servers too.** [`mcp`] serves the live list over MCP (`wsreg mcp`):
 //!   tools to list and to wait for servers, and a resource whose changes are pushed.
 //!
