@@ -18,6 +18,18 @@ if ! [ -x /usr/bin/chromium ]; then
   fi
 fi
 
+# etcd (the etcd backend's tests run a real cluster), protoc (the etcd client crate
+# compiles etcd's .proto files) and openssl (the etcd TLS test's certificates): Debian's.
+if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null || ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing etcd, protoc and openssl (Debian packages)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server protobuf-compiler openssl >/dev/null
+  else
+    echo "test.sh: etcd, protoc or openssl is missing; install them with: sudo apt-get install -y etcd-server protobuf-compiler openssl" >&2
+    exit 1
+  fi
+fi
+
 if ! [ -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
   npm ci --no-audit --no-fund

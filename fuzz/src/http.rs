@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use tower::ServiceExt;
 use wsreg::http::{Endpoint, Guard, Site};
 use wsreg::servers::{Shutdown, stack};
-use wsreg::{Registration, Server, Store};
+use wsreg::{Backend, Registration, Server, Store};
 
 use crate::request;
 
@@ -51,7 +51,7 @@ fn fixture() -> &'static Fixture {
             })
             .collect();
         let app = runtime.block_on(async {
-            let endpoint = Endpoint::new(store).expect("watch the registry");
+            let endpoint = Endpoint::new(&Backend::dir(store)).expect("watch the registry");
             let routes = wsreg::http::router(endpoint, &Site::Page);
             stack(routes, Guard::default(), None, Shutdown::default())
         });

@@ -5,6 +5,7 @@
 //! load; the storm's barrier, which releases real servers at one instant).
 
 mod echo;
+mod etcd;
 mod fill;
 mod hist;
 mod idle;
@@ -39,6 +40,10 @@ enum Command {
     Idle(idle::Args),
     /// Say `ready`, wait for a line on stdin, then exec the command (the storm's barrier)
     Barrier(storm::BarrierArgs),
+    /// The etcd backend's figures: 10,000 servers on a three-member cluster (docs/etcd.md)
+    Etcd(etcd::Args),
+    /// Register simulated servers in etcd and hold their leases until stdin closes
+    EtcdHold(etcd::HoldArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Echo(args) => echo::run(args),
         Command::Idle(args) => idle::run(args),
         Command::Barrier(args) => storm::barrier(args),
+        Command::Etcd(args) => etcd::run(args),
+        Command::EtcdHold(args) => etcd::hold(args),
     }
 }

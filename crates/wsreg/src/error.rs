@@ -56,6 +56,10 @@ pub enum Error {
     #[error("{path}: the registry is full ({max} entries)")]
     Full { path: PathBuf, max: usize },
 
+    /// The etcd backend failed (its message names the request and the members).
+    #[error(transparent)]
+    Etcd(#[from] crate::etcd::EtcdError),
+
     /// An operating-system call on a registry path failed.
     #[error("cannot {op} {path}")]
     Io {

@@ -18,6 +18,9 @@
 //! - **Push, not poll; idle is free.** [`registry::LiveWatch`] sleeps on inotify and on a
 //!   pidfd per live server, re-reads only the file an event names, and publishes each
 //!   new live list once for every reader. While nothing changes, nothing runs.
+//! - **Beyond one machine, the same.** With [`Backend::etcd`] an entry is an etcd key
+//!   under a lease its [`Registration`] renews, read by get-then-watch ([`etcd`]); the
+//!   API, the SSE stream and the page get the same answers ([`Live`]).
 //! - **Agents find servers too.** [`mcp`] serves the live list over MCP (`wsreg mcp`):
 //!   tools to list and to wait for servers, and a resource whose changes are pushed.
 //!
@@ -31,7 +34,9 @@
 //! ```
 
 pub mod atomic_file;
+pub mod backend;
 pub mod error;
+pub mod etcd;
 pub mod health;
 pub mod http;
 pub mod mcp;
@@ -42,6 +47,7 @@ pub mod shutdown;
 pub mod supervise;
 pub mod yjs;
 
+pub use backend::{Backend, Live};
 pub use error::{Error, Result};
 pub use registration::{Registration, Server};
 pub use registry::{Entry, Filter, LiveWatch, Store};

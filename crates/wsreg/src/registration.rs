@@ -14,6 +14,9 @@
 //! (no parse unless it changed), which costs about 1,000 cheap syscalls a second at
 //! 1,000 servers and restores an entry within a second. Dropping the guard stops the keeper
 //! first and then unlinks the file, so the two never race.
+//!
+//! With the etcd backend ([`Server::register_lease`]) the entry is a key under a lease
+//! instead, renewed by its own thread and revoked on drop ([`crate::etcd::lease`]).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use serde_json::{Map, Value};
 
 use crate::error::{Chain, Result};
+use crate::etcd::{EtcdConfig, HeldLease};
 use crate::registry::inotify::{Inotify, WatchFlags};
 use crate::registry::liveness::{hostname, start_time_of};
 use crate::registry::model::{Entry, HealthCheck, Timestamp};
@@ -161,11 +165,23 @@ impl Server {
             .spawn(move || keeper.run(keeper_stop))
             .map_err(io("start a thread for"))?;
         Ok(Registration {
-            store: store.clone(),
             entry: self.entry,
-            stop,
-            leaving,
-            thread: Some(thread),
+            keeping: Keeping::File {
+                store: store.clone(),
+                stop,
+                leaving,
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// Registers the server in etcd: its entry is a key under a lease kept alive until
+    /// the guard is dropped, which revokes it.
+    pub fn register_lease(self, config: Arc<EtcdConfig>) -> Result<Registration> {
+        let lease = HeldLease::start(config, &self.entry)?;
+        Ok(Registration {
+            entry: self.entry,
+            keeping: Keeping::Lease(Some(lease)),
         })
     }
 }
@@ -173,12 +189,22 @@ impl Server {
 /// A live registration: while it exists the entry is kept in the registry; dropping it
 /// removes the entry.
 pub struct Registration {
-    store: Store,
     entry: Entry,
-    stop: OwnedFd,
-    /// Set before the file is removed, so that the keeper does not put it back.
-    leaving: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    keeping: Keeping,
+}
+
+/// What keeps the entry present.
+enum Keeping {
+    /// A keeper thread defends the entry file.
+    File {
+        store: Store,
+        stop: OwnedFd,
+        /// Set before the file is removed, so that the keeper does not put it back.
+        leaving: Arc<AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// The entry is an etcd key under this lease (`None` once revoked).
+    Lease(Option<HeldLease>),
 }
 
 impl Registration {
@@ -201,15 +227,27 @@ impl Registration {
     /// inotify instance takes a kernel grace period (about 14 ms, measured) to close:
     /// readers see the server gone at once, not after it. The keeper, told first, puts
     /// nothing back; a restore it had already begun is undone by the second unlink.
+    /// A lease is revoked, which deletes its key.
     fn leave(&mut self) -> Result<()> {
-        let Some(thread) = self.thread.take() else {
+        let (store, stop, leaving, thread) = match &mut self.keeping {
+            Keeping::Lease(lease) => {
+                return lease.take().map_or(Ok(()), |l| Ok(l.revoke()?));
+            }
+            Keeping::File {
+                store,
+                stop,
+                leaving,
+                thread,
+            } => (store, stop, leaving, thread),
+        };
+        let Some(thread) = thread.take() else {
             return Ok(());
         };
-        self.leaving.store(true, Ordering::SeqCst);
-        let removed = self.store.unregister(&self.entry.id);
-        let _ = rustix::io::write(&self.stop, &1u64.to_ne_bytes());
+        leaving.store(true, Ordering::SeqCst);
+        let removed = store.unregister(&self.entry.id);
+        let _ = rustix::io::write(&*stop, &1u64.to_ne_bytes());
         let _ = thread.join();
-        self.store.unregister(&self.entry.id)?;
+        store.unregister(&self.entry.id)?;
         removed.map(drop)
     }
 }

@@ -34,9 +34,9 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
+use crate::backend::Backend;
 use crate::registration::{Registration, Server};
 use crate::registry::sockets::{self, Listener};
-use crate::registry::store::Store;
 
 /// How often the command's port is probed while it starts.
 const PROBE_EVERY: Duration = Duration::from_millis(25);
@@ -161,7 +161,7 @@ pub fn free_port(host: IpAddr) -> Result<u16, SuperviseError> {
 /// Runs the command to its end; `on_ready` is told the registered entry's id and port.
 pub fn run(
     spec: &Supervised,
-    store: &Store,
+    backend: &Backend,
     on_ready: impl FnOnce(&Registration),
 ) -> Result<Outcome, SuperviseError> {
     let (program, args) = spec
@@ -226,7 +226,7 @@ pub fn run(
     if listener != child.id() {
         forwarder.also_to(listener);
     }
-    let registration = match register(spec, port, listener, store) {
+    let registration = match register(spec, port, listener, backend) {
         Ok(r) => r,
         Err(source) => {
             stop(&mut child);
@@ -271,7 +271,12 @@ fn wait_until_listening(
     }
 }
 
-fn register(spec: &Supervised, port: u16, pid: u32, store: &Store) -> crate::Result<Registration> {
+fn register(
+    spec: &Supervised,
+    port: u16,
+    pid: u32,
+    backend: &Backend,
+) -> crate::Result<Registration> {
     let mut server = Server::for_pid(&spec.kind, port, pid).url(ws_url(spec.host, port));
     if let Some(name) = &spec.name {
         server = server.name(name.clone());
@@ -279,7 +284,7 @@ fn register(spec: &Supervised, port: u16, pid: u32, store: &Store) -> crate::Res
     if let Some(project) = &spec.project {
         server = server.project(project.clone());
     }
-    server.register(store)
+    backend.register(server)
 }
 
 /// `ws://host:port/`, with brackets around an IPv6 address.

@@ -108,7 +108,11 @@ fn the_page_and_the_client_library_are_embedded() {
     let import = app
         .body
         .lines()
-        .find_map(|l| l.strip_prefix("import { connectAll, subscribe } from '"))
+        .find_map(|l| {
+            l.strip_prefix("import {")
+                .and_then(|l| l.split_once("} from '"))
+        })
+        .map(|(_, rest)| rest)
         .and_then(|rest| rest.split('\'').next())
         .expect("app.js imports wsreg-client");
     let lib = get(at.addr, import, &[]);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::http::{self, Endpoint, Site};
 use wsreg::servers::{Listing, echo, socket::DEFAULT_MAX_MESSAGE, terminate_signal};
 
@@ -24,7 +24,7 @@ pub struct Args {
     project: String,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let page_launch = args.endpoint.launch();
     let EndpointArgs {
         listen,
@@ -34,18 +34,23 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
     } = args.endpoint;
     server::runtime()?.block_on(async {
         let signal = terminate_signal().context("cannot install signal handlers")?;
-        let endpoint = Endpoint::new(store.clone(), health_interval)
-            .with_context(|| format!("cannot watch {}", store.dir().display()))?;
+        let endpoint = Endpoint::new(backend, health_interval)
+            .with_context(|| format!("cannot watch {}", backend.describe()))?;
         // The page's port is the one that can be taken: bind it before registering anything.
-        let page = page_launch.bind(store).await?;
+        let page = page_launch.bind(backend).await?;
         let mut echoes = Vec::with_capacity(ECHO_SERVERS);
         for n in 1..=ECHO_SERVERS {
             let listing = Listing {
                 kind: echo::KIND.to_owned(),
                 name: Some(format!("echo {n}")),
                 project: Some(args.project.clone()),
+                url: None,
             };
-            let bound = listen.clone().launch(0, Some(listing)).bind(store).await?;
+            let bound = listen
+                .clone()
+                .launch(0, Some(listing))
+                .bind(backend)
+                .await?;
             server::announce(echo::KIND, &bound);
             echoes.push(bound);
         }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::servers::echo;
 use wsreg::servers::socket::DEFAULT_MAX_MESSAGE;
 
@@ -17,9 +17,9 @@ pub struct Args {
     max_message: usize,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     server::run(
-        store,
+        backend,
         echo::KIND,
         args.server.launch(echo::KIND),
         echo::router(args.max_message),

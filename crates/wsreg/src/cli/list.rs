@@ -2,16 +2,14 @@
 //! `--health`, each probed once as the endpoint probes it.
 
 use std::process::ExitCode;
-use std::time::SystemTime;
-
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
 use wsreg::health::probe::probe;
 use wsreg::health::{Health, PROBE_TIMEOUT};
 use wsreg::registry::model::{HealthCheck, Timestamp};
 use wsreg::registry::{Judge, Verdict, model};
-use wsreg::{Entry, Filter, Store};
+use wsreg::{Backend, Entry, Filter};
 
 use super::{FilterArgs, human_duration};
 
@@ -31,12 +29,12 @@ pub struct Args {
     filter: FilterArgs,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = store.read()?;
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
+    let entries = backend.entries()?;
     let filter = Filter::from(args.filter);
     let judge = Judge::system();
     let rows: Vec<(&Entry, Verdict)> = filter
-        .apply(&snapshot.entries)
+        .apply(&entries)
         .map(|e| (e, judge.verdict(e)))
         .filter(|(_, verdict)| args.all || !matches!(verdict, Verdict::Dead(_)))
         .collect();

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 //! Errors are reported here, at the edge, as one line with their context.
 
+mod backend;
 mod demo;
 mod echo;
 mod list;
@@ -17,6 +18,7 @@ mod yjs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use wsreg::{Filter, Store};
 
@@ -29,6 +31,9 @@ pub struct Cli {
     /// .json (docs/registry-format.md)
     #[arg(long, global = true, value_name = "PATH")]
     registry: Option<PathBuf>,
+
+    #[command(flatten)]
+    backend: backend::BackendArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -94,19 +99,23 @@ pub fn init_logging() {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let store = Store::locate(cli.registry)?;
+    let backend = cli.backend.backend(Store::locate(cli.registry)?)?;
+    let dir_only = |command: &str| match backend.etcd_config() {
+        Some(_) => bail!("{command} works on the local directory only, not with --backend etcd"),
+        None => Ok(backend.store().clone()),
+    };
     match cli.command {
-        Command::List(args) => list::run(&store, args),
-        Command::Watch(args) => watch::run(store, args),
-        Command::Prune(args) => prune::run(&store, args),
-        Command::Register(args) => register::run(&store, args),
-        Command::Unregister(args) => unregister::run(&store, args),
-        Command::Run(args) => run::run(&store, args),
-        Command::Yjs(args) => yjs::run(&store, args),
-        Command::Echo(args) => echo::run(&store, args),
-        Command::Serve(args) => serve::run(&store, args),
-        Command::Demo(args) => demo::run(&store, args),
-        Command::Mcp(args) => mcp::run(store, args),
+        Command::List(args) => list::run(&backend, args),
+        Command::Watch(args) => watch::run(&backend, args),
+        Command::Prune(args) => prune::run(&dir_only("prune")?, args),
+        Command::Register(args) => register::run(&backend, args),
+        Command::Unregister(args) => unregister::run(&backend, args),
+        Command::Run(args) => run::run(&backend, args),
+        Command::Yjs(args) => yjs::run(&backend, args),
+        Command::Echo(args) => echo::run(&backend, args),
+        Command::Serve(args) => serve::run(&backend, args),
+        Command::Demo(args) => demo::run(&backend, args),
+        Command::Mcp(args) => mcp::run(dir_only("mcp")?, args),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use wsreg::registry::sockets::{self, Listener};
 use wsreg::registry::{ProcessState, ProcessTable, SystemProcesses};
-use wsreg::{Server, Store};
+use wsreg::{Backend, Server};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,7 +46,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let parent = || rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
     let pid = args.pid.unwrap_or_else(parent);
     if !matches!(SystemProcesses.probe(pid), ProcessState::Running { .. }) {
@@ -84,9 +84,9 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
         let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
         server = server.meta(k, value);
     }
-    let entry = server
-        .register_once(store)
-        .with_context(|| format!("cannot register in {}", store.dir().display()))?;
+    let entry = backend
+        .register_once(server)
+        .with_context(|| format!("cannot register in {}", backend.describe()))?;
     match args.json {
         true => println!("{}", serde_json::to_string(&entry)?),
         false => println!("{}", entry.id),

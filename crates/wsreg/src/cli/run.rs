@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::supervise::{self, SuperviseError, Supervised};
 
 #[derive(Debug, clap::Args)]
@@ -36,7 +36,7 @@ pub struct Args {
     command: Vec<OsString>,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let spec = Supervised {
         command: args.command,
         kind: args.kind,
@@ -46,7 +46,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
         host: args.host,
         ready_timeout: Duration::from_secs(args.ready_timeout),
     };
-    let result = supervise::run(&spec, store, |registration| {
+    let result = supervise::run(&spec, backend, |registration| {
         let entry = registration.entry();
         tracing::info!("registered {} ({}, pid {})", entry.id, entry.url, entry.pid);
     });

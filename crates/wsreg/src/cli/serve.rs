@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::http::{self, Endpoint, Site};
 
 use super::server::{self, EndpointArgs};
@@ -19,17 +19,17 @@ pub struct Args {
     static_dir: Option<PathBuf>,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let site = match args.static_dir {
         None => Site::Page,
         Some(dir) if dir.is_dir() => Site::Static(dir),
         Some(dir) => bail!("--static {}: not a directory", dir.display()),
     };
-    let endpoint = Endpoint::new(store.clone(), args.endpoint.health_interval)
-        .with_context(|| format!("cannot watch {}", store.dir().display()))?;
+    let endpoint = Endpoint::new(backend, args.endpoint.health_interval)
+        .with_context(|| format!("cannot watch {}", backend.describe()))?;
     let app = http::router(endpoint, &site);
     let open = args.endpoint.open;
-    server::run(store, "serve", args.endpoint.launch(), app, |bound| {
+    server::run(backend, "serve", args.endpoint.launch(), app, |bound| {
         if open {
             server::open_browser(&bound.http_url());
         }

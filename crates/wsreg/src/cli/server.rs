@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use axum::Router;
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::http::Guard;
 use wsreg::servers::{Bound, Launch, Listing, terminate_signal};
 
@@ -138,6 +138,10 @@ pub struct ListingArgs {
     /// A namespace readers can filter on
     #[arg(long, value_name = "P")]
     pub project: Option<String>,
+    /// The URL other machines connect to, when it is not the bound address's (a server
+    /// on 0.0.0.0 behind a host name, a proxy)
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
 }
 
 impl ListingArgs {
@@ -146,6 +150,7 @@ impl ListingArgs {
             kind: kind.to_owned(),
             name: self.name,
             project: self.project,
+            url: self.advertise,
         }
     }
 }
@@ -172,7 +177,7 @@ pub fn announce(label: &str, bound: &Bound) {
 /// Runs one server: bind (and register), announce, call `on_listening`, serve until
 /// SIGINT or SIGTERM, unregister, exit 0.
 pub fn run(
-    store: &Store,
+    backend: &Backend,
     label: &str,
     launch: Launch,
     app: Router,
@@ -180,7 +185,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let stop = terminate_signal().context("cannot install signal handlers")?;
-        let bound = launch.bind(store).await?;
+        let bound = launch.bind(backend).await?;
         announce(label, &bound);
         on_listening(&bound);
         bound.serve(app, stop).await?;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use wsreg::Store;
+use wsreg::Backend;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -11,9 +11,9 @@ pub struct Args {
     id: String,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
-    if !store.unregister(&args.id)? {
-        bail!("{}: no entry with id {:?}", store.dir().display(), args.id);
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
+    if !backend.unregister(&args.id)? {
+        bail!("{}: no entry with id {:?}", backend.describe(), args.id);
     }
     Ok(ExitCode::SUCCESS)
 }

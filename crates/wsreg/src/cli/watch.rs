@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use wsreg::registry::model;
-use wsreg::{Entry, Filter, LiveWatch, Store};
+use wsreg::{Backend, Entry, Filter};
 
 use super::FilterArgs;
 
@@ -18,12 +18,12 @@ pub struct Args {
     filter: FilterArgs,
 }
 
-pub fn run(store: Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let watch = LiveWatch::spawn(store)?;
+        let watch = backend.watch()?;
         let mut rx = watch.subscribe();
         let filter = Filter::from(args.filter);
         let mut shown: Vec<Arc<Entry>> = Vec::new();

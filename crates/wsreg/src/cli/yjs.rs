@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use wsreg::Store;
+use wsreg::Backend;
 use wsreg::servers::yjs::{self, DEFAULT_MAX_DOC, DEFAULT_MAX_MESSAGE};
 use wsreg::yjs::{Limits, Rooms};
 
@@ -28,7 +28,7 @@ pub struct Args {
     max_doc: usize,
 }
 
-pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let limits = Limits {
         max_message: args.max_message,
         max_doc: args.max_doc,
@@ -39,7 +39,7 @@ pub fn run(store: &Store, args: Args) -> anyhow::Result<ExitCode> {
         None => Rooms::new(None, limits)?,
     };
     server::run(
-        store,
+        backend,
         yjs::KIND,
         args.server.launch(yjs::KIND),
         yjs::router(Arc::new(rooms), args.max_message),

@@ -2,7 +2,8 @@
 //! (`"health": {"state", "checkedAt", "latencyMs"}` on every entry of the API and of the
 //! SSE events; see docs/api.md, "Health").
 //!
-//! A [`Monitor`] sits between the process's [`LiveWatch`] and the HTTP handlers. It turns
+//! A [`Monitor`] sits between the process's live list ([`Live`]: the directory's
+//! [`LiveWatch`](crate::LiveWatch) or etcd's watch) and the HTTP handlers. It turns
 //! each live list into a [`View`] — the entries with their health, and the document built
 //! once for every reader — and, while at least one client is subscribed, probes every
 //! live server each interval ([`probe`]), and a new one at once.
@@ -29,8 +30,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::backend::Live;
 use crate::registry::model::{self, Entry, HealthCheck, Timestamp};
-use crate::registry::{Answer, Filter, LiveWatch};
+use crate::registry::{Answer, Filter};
 
 /// How often each server is probed by default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -250,7 +252,7 @@ fn printed(entry: &Entry, health: &Health) -> String {
 
 /// What the task and the handlers share.
 struct Shared {
-    watch: Arc<LiveWatch>,
+    watch: Arc<Live>,
     book: Mutex<Book>,
     views: watch::Sender<Arc<View>>,
     subscribers: AtomicUsize,
@@ -308,7 +310,7 @@ impl Drop for Subscription {
 impl Monitor {
     /// The layer over `watch`, probing every `interval` while anyone is
     /// subscribed; a zero interval never probes (every state is `unknown`).
-    pub fn new(watch: Arc<LiveWatch>, interval: Duration) -> Monitor {
+    pub fn new(watch: Arc<Live>, interval: Duration) -> Monitor {
         let mut book = Book::default();
         let first = book.view(&watch.current());
         let shared = Arc::new(Shared {
@@ -325,7 +327,7 @@ impl Monitor {
         }
     }
 
-    /// The current view, exact at the time of the call (see [`LiveWatch::exact`]).
+    /// The current view, exact at the time of the call (see [`Live::exact`]).
     pub async fn exact(&self) -> Arc<View> {
         let answer = self.shared.watch.exact().await;
         self.shared.book().view(&answer)

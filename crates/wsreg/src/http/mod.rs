@@ -22,23 +22,24 @@ pub use error::ApiError;
 pub use guard::Guard;
 pub use page::Site;
 
+use crate::backend::{Backend, Live};
 use crate::health::Monitor;
-use crate::registry::{Filter, LiveWatch, Store};
+use crate::registry::Filter;
 
-/// What the API handlers share: the process's one watch of the registry and its health
-/// layer, whose view (the live list with each server's health, and its JSON, built once
-/// per change) every request reuses.
+/// What the API handlers share: the process's one watch of the registry (the directory
+/// or etcd alike) and its health layer, whose view (the live list with each server's
+/// health, and its JSON, built once per change) every request reuses.
 #[derive(Clone)]
 pub struct Endpoint {
     health: Arc<Monitor>,
 }
 
 impl Endpoint {
-    /// Starts watching `store`, probing each live server every `health_interval` while
+    /// Starts watching `backend`, probing each live server every `health_interval` while
     /// anyone is subscribed (zero: never); both stop when the last clone is dropped.
-    pub fn new(store: Store, health_interval: std::time::Duration) -> crate::Result<Endpoint> {
+    pub fn new(backend: &Backend, health_interval: std::time::Duration) -> crate::Result<Endpoint> {
         raise_fd_limit();
-        let watch = Arc::new(LiveWatch::spawn(store)?);
+        let watch: Arc<Live> = Arc::new(backend.watch()?);
         Ok(Endpoint {
             health: Arc::new(Monitor::new(watch, health_interval)),
         })

@@ -89,6 +89,21 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The answer listing `live` (each entry with its [`model::entry_json`]) in
+    /// registration order. Every source of the live list — the directory's watch and
+    /// etcd's — builds its answers here, so their bytes agree.
+    pub(crate) fn of(mut live: Vec<(&Arc<Entry>, &str)>) -> Answer {
+        live.sort_by(|a, b| model::order_key(a.0).cmp(&model::order_key(b.0)));
+        let expires = live.iter().filter_map(|(e, _)| e.lease_expiry()).min();
+        let json = model::document_from_parts(live.iter().map(|(_, json)| *json));
+        Answer {
+            live: live.into_iter().map(|(e, _)| Arc::clone(e)).collect(),
+            framed: std::sync::OnceLock::new(),
+            json: json.into(),
+            expires,
+        }
+    }
+
     /// `json` framed by `frame`, built by the first caller and shared with the others:
     /// one change to 1,000 subscribers costs one framing.
     pub fn framed(&self, frame: impl FnOnce(&str) -> String) -> Arc<str> {
@@ -647,15 +662,8 @@ impl State {
                 .iter()
                 .filter(|t| t.state != Liveness::Dead && !self.files.contains_key(&t.entry.id)),
         );
-        live.sort_by(|a, b| model::order_key(&a.entry).cmp(&model::order_key(&b.entry)));
-        let expires = live.iter().filter_map(|t| t.entry.lease_expiry()).min();
-        self.next_expiry = expires;
-        let json = model::document_from_parts(live.iter().map(|t| &*t.json));
-        Answer {
-            live: live.into_iter().map(|t| Arc::clone(&t.entry)).collect(),
-            framed: std::sync::OnceLock::new(),
-            json: json.into(),
-            expires,
-        }
+        let answer = Answer::of(live.into_iter().map(|t| (&t.entry, &*t.json)).collect());
+        self.next_expiry = answer.expires;
+        answer
     }
 }

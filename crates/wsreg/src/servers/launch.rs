@@ -19,10 +19,10 @@ use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
+use crate::backend::Backend;
 use crate::http::auth::{self, AuthError, Token};
 use crate::http::guard::{self, Guard};
 use crate::registration::{Registration, Server};
-use crate::registry::Store;
 use crate::shutdown::Shutdown;
 
 /// How long a stopping server waits for its connections to close.
@@ -67,6 +67,8 @@ pub struct Listing {
     pub kind: String,
     pub name: Option<String>,
     pub project: Option<String>,
+    /// The URL other machines use (`--advertise`); by default the bound address's.
+    pub url: Option<String>,
 }
 
 /// Why a server could not start or stopped with an error.
@@ -82,6 +84,10 @@ pub enum LaunchError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "refusing to listen on {addr}: beyond loopback any machine could connect, so --auth token is required there (docs/security.md)"
+    )]
+    Exposed { addr: SocketAddr },
     #[error("cannot register the server")]
     Register(#[source] crate::Error),
     #[error("token auth")]
@@ -121,10 +127,10 @@ impl Launch {
     }
 
     /// Reads (or makes) the token if needed, binds the listening socket, then registers
-    /// the server in `store`.
-    pub async fn bind(self, store: &Store) -> Result<Bound, LaunchError> {
+    /// the server in `backend`. A non-loopback address is refused without token auth.
+    pub async fn bind(self, backend: &Backend) -> Result<Bound, LaunchError> {
         let token = match self.token_auth {
-            true => Some(Token::load_or_create(store).map_err(LaunchError::Auth)?),
+            true => Some(Token::load_or_create(backend.store()).map_err(LaunchError::Auth)?),
             false => None,
         };
         let listener = self.listen().await?;
@@ -132,6 +138,9 @@ impl Launch {
             addr: format!("{}:{}", self.host, self.port),
             source,
         })?;
+        if !addr.ip().is_loopback() && token.is_none() {
+            return Err(LaunchError::Exposed { addr });
+        }
         if !addr.ip().is_loopback() {
             tracing::warn!(
                 "listening on {addr}, beyond loopback: other machines can connect (Host and Origin checks still apply)"
@@ -139,7 +148,7 @@ impl Launch {
         }
         let registration = match self.listing {
             None => None,
-            Some(listing) => Some(register(store, listing, addr).await?),
+            Some(listing) => Some(register(backend, listing, addr).await?),
         };
         Ok(Bound {
             listener,
@@ -152,19 +161,20 @@ impl Launch {
 }
 
 async fn register(
-    store: &Store,
+    backend: &Backend,
     listing: Listing,
     addr: SocketAddr,
 ) -> Result<Registration, LaunchError> {
-    let mut server = Server::new(&listing.kind, addr.port()).url(ws_url(addr));
+    let url = listing.url.unwrap_or_else(|| ws_url(addr));
+    let mut server = Server::new(&listing.kind, addr.port()).url(url);
     if let Some(name) = listing.name {
         server = server.name(name);
     }
     if let Some(project) = listing.project {
         server = server.project(project);
     }
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || server.register(&store))
+    let backend = backend.clone();
+    tokio::task::spawn_blocking(move || backend.register(server))
         .await
         .map_err(|e| LaunchError::Serve(io::Error::other(e)))?
         .map_err(LaunchError::Register)
