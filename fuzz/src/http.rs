@@ -51,7 +51,8 @@ fn fixture() -> &'static Fixture {
             })
             .collect();
         let app = runtime.block_on(async {
-            let endpoint = Endpoint::new(&Backend::dir(store)).expect("watch the registry");
+            let endpoint = Endpoint::new(&Backend::dir(store), std::time::Duration::ZERO)
+                .expect("watch the registry");
             let routes = wsreg::http::router(endpoint, &Site::Page);
             stack(routes, Guard::default(), None, Shutdown::default())
         });
