@@ -122,6 +122,15 @@ fn wsreg_elsewhere(reg: &Registry, backend: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// `wsreg serve` on `backend`, without health probes (the tests count list events).
+fn serve_on(reg: &Registry, backend: &str) -> (Proc, Listening) {
+    started(wsreg(
+        reg,
+        backend,
+        &["serve", "--port", "0", "--health-interval", "0"],
+    ))
+}
+
 fn started(cmd: Command) -> (Proc, Listening) {
     let mut proc = Proc::spawn(cmd);
     let listening = proc.listening();
@@ -152,11 +161,7 @@ fn api_ids(serve: &Listening) -> Vec<String> {
 fn servers_register_in_etcd_and_serve_lists_them_as_the_directory_does() {
     let cluster = Cluster::start();
     let reg = Registry::new();
-    let (_serve, serve) = started(wsreg(
-        &reg,
-        &cluster.backend,
-        &["serve", "--port", "0", "--health-interval", "0"],
-    ));
+    let (_serve, serve) = serve_on(&reg, &cluster.backend);
     let events = Events::subscribe(serve.addr, "/api/registry/events");
     assert_eq!(ids(&events.next_servers(STEP)), Vec::<String>::new());
     let (_echo, echo) = started(wsreg(
@@ -221,11 +226,7 @@ fn a_killed_server_is_gone_from_its_host_at_once_and_from_others_within_the_ttl(
         cmd.env("WSREG_ETCD_TTL", "4");
         cmd
     };
-    let (_here, here) = started(wsreg(
-        &reg,
-        &cluster.backend,
-        &["serve", "--port", "0", "--health-interval", "0"],
-    ));
+    let (_here, here) = serve_on(&reg, &cluster.backend);
     let (_there, there) = started(long(wsreg_elsewhere(
         &reg,
         &cluster.backend,
@@ -262,11 +263,7 @@ fn a_killed_server_is_gone_from_its_host_at_once_and_from_others_within_the_ttl(
 fn a_partitioned_server_expires_within_the_ttl_and_puts_itself_back_when_it_returns() {
     let cluster = Cluster::start();
     let reg = Registry::new();
-    let (_serve, serve) = started(wsreg(
-        &reg,
-        &cluster.backend,
-        &["serve", "--port", "0", "--health-interval", "0"],
-    ));
+    let (_serve, serve) = serve_on(&reg, &cluster.backend);
     let events = Events::subscribe(serve.addr, "/api/registry/events");
     let (echo_proc, echo) = started(wsreg_elsewhere(
         &reg,
@@ -288,11 +285,7 @@ fn a_partitioned_server_expires_within_the_ttl_and_puts_itself_back_when_it_retu
 fn a_failed_member_loses_no_entry_and_registrations_go_on() {
     let cluster = Cluster::start();
     let reg = Registry::new();
-    let (_serve, serve) = started(wsreg(
-        &reg,
-        &cluster.backend,
-        &["serve", "--port", "0", "--health-interval", "0"],
-    ));
+    let (_serve, serve) = serve_on(&reg, &cluster.backend);
     let events = Events::subscribe(serve.addr, "/api/registry/events");
     let (_first, first) = started(wsreg(&reg, &cluster.backend, &["echo", "--port", "0"]));
     let first = first.id.expect("an id");
@@ -316,11 +309,7 @@ fn a_watch_that_missed_a_compacted_history_reads_everything_again() {
     let reg = Registry::new();
     // This `serve` reaches the cluster through member 3 only, so that member 3's
     // failure breaks its watch for as long as the test wants.
-    let (_serve, serve) = started(wsreg(
-        &reg,
-        &cluster.member(3),
-        &["serve", "--port", "0", "--health-interval", "0"],
-    ));
+    let (_serve, serve) = serve_on(&reg, &cluster.member(3));
     let events = Events::subscribe(serve.addr, "/api/registry/events");
     let (first_proc, first) = started(wsreg(&reg, &cluster.member(1), &["echo", "--port", "0"]));
     let first = first.id.expect("an id");
