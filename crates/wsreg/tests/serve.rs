@@ -298,3 +298,23 @@ fn demo_runs_three_echo_servers_and_leaves_the_registry_as_it_found_it() {
     assert!(before.wait_exit(STEP).success());
     assert!(reg.ids().is_empty());
 }
+
+#[test]
+fn a_new_subscriber_gets_the_list_as_it_is_now_first() {
+    // Servers that registered before anyone subscribed are in the very first event, with
+    // probes off (nothing else would publish) and on.
+    for interval in ["0", "5s"] {
+        let reg = Registry::new();
+        let (_serve, at) = reg.serve(&["--health-interval", interval]);
+        let (_echo, echo) = reg.echo(&[]);
+        common::eventually("listed", STEP, || {
+            ids(&get(at.addr, "/api/registry", &[]).json()).len() == 1
+        });
+        let events = Events::subscribe(at.addr, "/api/registry/events");
+        assert_eq!(
+            ids(&events.next_servers(STEP)),
+            vec![echo.id.clone().unwrap()],
+            "interval {interval}"
+        );
+    }
+}

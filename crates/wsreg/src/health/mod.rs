@@ -344,6 +344,9 @@ impl Monitor {
         let subscription = Subscription {
             shared: self.shared.clone(),
         };
+        // The view of the list now: the task publishes changes only, and it may not have
+        // run since the list last changed (it starts with the first subscriber).
+        self.shared.publish();
         (self.shared.views.subscribe(), subscription)
     }
 }
