@@ -69,21 +69,33 @@ fn not_an_upgrade(rejection: WebSocketUpgradeRejection) -> Response {
     (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
 }
 
-/// The WebSocket protocol error under a receive error, if there is one.
-fn protocol_error(err: &axum::Error) -> Option<&tungstenite::Error> {
+/// The variant of the WebSocket protocol error under a receive error (`Capacity`, `Utf8`,
+/// `Io`, …), if there is one.
+///
+/// axum's error is opaque: its `source()` is the protocol crate's (tungstenite's) error,
+/// which only a downcast to that exact type could match, and a downcast needs the same
+/// version of the crate as axum's own, as a second dependency moving in lockstep with
+/// axum (with another version the downcast compiles and silently never matches). The
+/// variant's name, read from the error's derived `Debug`, is that crate's public API
+/// under any version; tests/echo.rs (1009) and tests/yjs_server.rs (1007, 1009) pin both
+/// classes through real sockets. Called only once a connection has failed.
+fn protocol_error(err: &axum::Error) -> Option<String> {
     use std::error::Error as _;
-    err.source()
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+    let debug = format!("{:?}", err.source()?);
+    let end = debug
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(debug.len());
+    Some(debug[..end].to_owned())
 }
 
 /// Whether a receive error is a message (or frame) over the limit.
 pub fn is_too_large(err: &axum::Error) -> bool {
-    matches!(protocol_error(err), Some(tungstenite::Error::Capacity(_)))
+    protocol_error(err).as_deref() == Some("Capacity")
 }
 
 /// Whether a receive error is a text message that is not valid UTF-8 (close with 1007).
 pub fn is_invalid_utf8(err: &axum::Error) -> bool {
-    matches!(protocol_error(err), Some(tungstenite::Error::Utf8(_)))
+    protocol_error(err).as_deref() == Some("Utf8")
 }
 
 /// Closes with 1001 "going away" and waits up to [`CLOSE_WAIT`] for the client's Close.
@@ -120,4 +132,25 @@ async fn send_close(socket: &mut WebSocket, code: u16, reason: String) -> Result
         reason: reason.into(),
     };
     socket.send(Message::Close(Some(frame))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+
+    use super::{is_invalid_utf8, is_too_large};
+
+    #[test]
+    fn receive_errors_are_told_apart() {
+        let too_large = axum::Error::new(Error::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        }));
+        let utf8 = axum::Error::new(Error::Utf8("invalid utf-8".into()));
+        let io = axum::Error::new(Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+        assert!(is_too_large(&too_large) && !is_invalid_utf8(&too_large));
+        assert!(is_invalid_utf8(&utf8) && !is_too_large(&utf8));
+        assert!(!is_too_large(&io) && !is_invalid_utf8(&io));
+    }
 }
