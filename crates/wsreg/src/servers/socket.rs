@@ -11,8 +11,16 @@
 //!   Close frame before the client has read it.
 //! - A plain GET without the upgrade headers gets a JSON 426, like every other error.
 //! - Each connection reads through an 8 KiB buffer, not tungstenite's default 128 KiB:
-//!   the default cost 135 KiB of RSS per idle connection (10,000 idle connections,
-//!   docs/benchmarks.md) against Node's 8 KiB; larger messages just take more reads.
+//!   the default cost 135 KiB of RSS per idle connection against Node's 8 KiB. The buffer
+//!   is most of what an idle connection costs now (heaptrack of `wsreg echo` holding
+//!   2,000 idle connections, live heap per connection: 8 KiB this buffer, zero-filled at
+//!   the first read; 1.5 KiB the connection's task; 0.5 KiB tokio's I/O registration,
+//!   tokio-tungstenite's waker `Arc`s and hyper's `Upgraded`). It is not smaller because
+//!   tungstenite reads at most this much per `read`: 4 KiB cost 9 % more CPU per 64 KiB
+//!   message and 2 KiB 54 % (docs/benchmarks.md, "What the profiles say").
+//! - The connection's future runs in a task spawned for it, not inside axum's upgrade
+//!   task: that task held the socket and the handler's future one inside the other
+//!   (2.9 KiB per connection against 1.5 KiB now).
 
 use std::future::Future;
 use std::time::Duration;
@@ -54,9 +62,14 @@ where
     ws.max_message_size(max_message)
         .max_frame_size(max_message)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| async move {
-            let _hold = hold;
-            handle(socket, shutdown).await
+        .on_upgrade(move |socket| {
+            // The connection runs in a task of its own, and axum's upgrade task ends
+            // here (see the module's comment).
+            tokio::spawn(async move {
+                let _hold = hold;
+                handle(socket, shutdown).await
+            });
+            std::future::ready(())
         })
 }
 
