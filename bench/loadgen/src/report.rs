@@ -105,6 +105,32 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
+
+    /// Appends a row `label` that divides row `theirs` by row `ours`, column by column
+    /// from `first` on (the columns before it name the row), as "ours is N× better" where
+    /// lower is better ([`ratio`]: a loss is marked). A cell that is not a figure (failed,
+    /// not run, over a cap, zero) gets "–".
+    pub fn compare(&mut self, label: &str, ours: usize, theirs: usize, first: usize) {
+        let figure = |row: usize, col: usize| -> Option<f64> {
+            let cell = self.rows.get(row)?.get(col)?;
+            let x: f64 = cell
+                .split_whitespace()
+                .next()?
+                .replace(',', "")
+                .parse()
+                .ok()?;
+            (x.is_finite() && x > 0.0).then_some(x)
+        };
+        let mut cells = vec![label.to_owned()];
+        cells.resize(first, String::new());
+        for col in first..self.header.len() {
+            cells.push(match (figure(ours, col), figure(theirs, col)) {
+                (Some(a), Some(b)) => ratio(advantage(a, b, Better::Lower)),
+                _ => "–".into(),
+            });
+        }
+        self.rows.push(cells);
+    }
 }
 
 #[derive(Debug)]

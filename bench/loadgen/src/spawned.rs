@@ -76,10 +76,11 @@ impl Spawned {
         let deadline = Instant::now() + timeout;
         loop {
             let line = self.line(deadline.saturating_duration_since(Instant::now()))?;
-            if let Some(url) = line
-                .split_whitespace()
-                .find(|w| ["ws://", "http://", "tcp://"].iter().any(|s| w.starts_with(s)))
-            {
+            if let Some(url) = line.split_whitespace().find(|w| {
+                ["ws://", "http://", "tcp://"]
+                    .iter()
+                    .any(|s| w.starts_with(s))
+            }) {
                 return Ok(url.to_owned());
             }
         }
