@@ -293,3 +293,32 @@ fn render_table(md: &mut String, t: &Table) {
         md.push_str(&line(r));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn compare_divides_figures_marks_losses_and_skips_the_rest() {
+        let mut t = Table::new(&["side", "n", "a ms", "b ms", "c ms"]);
+        t.row(vec![
+            "ours".into(),
+            "10".into(),
+            "1,000.0".into(),
+            "4.0".into(),
+            "failed: x".into(),
+        ]);
+        t.row(vec![
+            "theirs".into(),
+            "10".into(),
+            "2,000.0".into(),
+            "2.0".into(),
+            "3.0".into(),
+        ]);
+        t.compare("ours vs theirs", 0, 1, 2);
+        assert_eq!(
+            t.rows[2],
+            ["ours vs theirs", "", "2.00×", "**0.50×: loses**", "–"]
+        );
+    }
+}

@@ -75,8 +75,8 @@ pub fn run(env: &Env) -> Result<Outcome> {
         }
     }
     // Rows: v2 with each of CLI_SIZES, then v1 with each.
-    for i in 0..CLI_SIZES.len() {
-        let label = format!("v2 vs v1, {} entries", num(CLI_SIZES[i] as f64, 0));
+    for (i, size) in CLI_SIZES.into_iter().enumerate() {
+        let label = format!("v2 vs v1, {} entries", num(size as f64, 0));
         table.compare(&label, i, i + CLI_SIZES.len(), 2);
     }
     let mut targets = Vec::new();

@@ -151,10 +151,6 @@ pub fn run(env: &Env) -> Result<Outcome> {
         storm_target(&small, SMALL, 1.0, true),
         storm_target(&large, LARGE, 10.0, false),
     ];
-    if idles.rows.len() == Side::ALL.len() {
-        idles.compare("v2 vs v1", 0, 1, 1);
-        idles.compare("v2 vs Node", 0, 2, 1);
-    }
     Ok(Outcome {
         sections: vec![
             Section {
