@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark of issues 6 and 11 against its Node baseline and, for the registry
 # (issue 11), against wsreg's last registry-v1 build, and rewrites docs/benchmarks.md.
-# `--quick` shortens every run (about 5 minutes in all).
+# `--quick` shortens every run (about 5 minutes in all). `--only echo,idle,…` runs those
+# benchmarks only (the names of `wsreg-bench run --help`) and writes their report to
+# target/bench-partial.md, leaving docs/benchmarks.md to whole runs; the criterion benches
+# run only with `registry` among them.
 #
 # Sets up what it needs: wrk (Debian package, when run as root), the npm packages,
 # release builds of `wsreg` and of the harness `wsreg-bench` (bench/loadgen), and, when
@@ -14,12 +17,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=()
+only=()
 criterion=(--warm-up-time 1 --measurement-time 3 --sample-size 30)
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) quick=(--quick); criterion=(--warm-up-time 0.5 --measurement-time 1 --sample-size 10) ;;
-    *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+    --only) [ $# -ge 2 ] || { echo "bench/run.sh: --only needs a list" >&2; exit 2; }
+            only=(--only "$2" --out target/bench-partial.md); shift ;;
+    *) echo "usage: bench/run.sh [--quick] [--only BENCH,…]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -53,8 +60,10 @@ if ! [ -x target/v1/release/wsreg ]; then
   (cd target/v1-src && CARGO_TARGET_DIR="$PWD/../v1" cargo build --release --quiet --bin wsreg)
 fi
 
-step "criterion: registry operations"
-cargo bench --quiet -p wsreg --bench registry -- "${criterion[@]}" >&2
+if [ ${#only[@]} -eq 0 ] || [[ ",${only[1]}," == *,registry,* ]]; then
+  step "criterion: registry operations"
+  cargo bench --quiet -p wsreg --bench registry -- "${criterion[@]}" >&2
+fi
 
-step "wsreg-bench run ${quick[*]}"
-exec target/release/wsreg-bench run "${quick[@]}" --command "bench/run.sh $*"
+step "wsreg-bench run ${quick[*]} ${only[*]}"
+exec target/release/wsreg-bench run "${quick[@]}" "${only[@]}" --command "bench/run.sh ${quick[*]} ${only[*]:0:2}"

@@ -1,5 +1,7 @@
 //! The echo load client: `conns` WebSocket connections, each sending `size`-byte binary
-//! messages to an echo server and timing the round trip.
+//! messages to an echo server and timing the round trip. With a `tcp://` URL the same
+//! load goes over raw TCP (`size` bytes out, `size` bytes back), for the floor server
+//! (`wsreg-bench tcp-echo`).
 //!
 //! Closed loop (the default): each connection sends its next message as soon as the
 //! previous one came back, so the figure is the most the pair can do. Open loop
@@ -14,9 +16,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -26,7 +31,7 @@ use crate::hist::{self, Buckets};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The echo server, `ws://127.0.0.1:PORT/`
+    /// The echo server, `ws://127.0.0.1:PORT/`, or `tcp://127.0.0.1:PORT/` for raw TCP
     #[arg(long)]
     pub url: String,
     /// Connections held by this process
@@ -61,6 +66,15 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// Opens a WebSocket to `url` (a `ws://IP:PORT/` URL), from `source` if given.
 pub async fn connect(url: &str, source: Option<Ipv4Addr>) -> Result<Ws> {
+    let stream = connect_tcp(url, source).await?;
+    let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .with_context(|| format!("WebSocket handshake with {url} failed"))?;
+    Ok(ws)
+}
+
+/// Opens a TCP connection (no delay) to the `IP:PORT` of `url`, from `source` if given.
+async fn connect_tcp(url: &str, source: Option<Ipv4Addr>) -> Result<TcpStream> {
     let addr = socket_addr(url)?;
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
@@ -71,10 +85,60 @@ pub async fn connect(url: &str, source: Option<Ipv4Addr>) -> Result<Ws> {
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async(url, stream)
+    Ok(stream)
+}
+
+/// One connection's sending half: WebSocket binary messages, or raw bytes.
+enum Tx {
+    Ws(SplitSink<Ws, Message>),
+    Tcp(OwnedWriteHalf),
+}
+
+/// One connection's receiving half; raw TCP reads exactly one message's bytes.
+enum Rx {
+    Ws(SplitStream<Ws>),
+    Tcp(OwnedReadHalf, Vec<u8>),
+}
+
+/// Connects to `url` for `size`-byte messages: raw TCP for `tcp://`, else a WebSocket.
+async fn open(url: &str, size: usize) -> Result<(Tx, Rx)> {
+    if url.starts_with("tcp://") {
+        let (rx, tx) = connect_tcp(url, None).await?.into_split();
+        Ok((Tx::Tcp(tx), Rx::Tcp(rx, vec![0; size])))
+    } else {
+        let (tx, rx) = connect(url, None).await?.split();
+        Ok((Tx::Ws(tx), Rx::Ws(rx)))
+    }
+}
+
+impl Tx {
+    async fn send(&mut self, payload: &Bytes) -> Result<()> {
+        match self {
+            Tx::Ws(sink) => sink.send(Message::Binary(payload.clone())).await?,
+            Tx::Tcp(stream) => stream.write_all(payload).await?,
+        }
+        Ok(())
+    }
+}
+
+impl Rx {
+    /// The next echo, or an error if the server closes or takes more than ten seconds.
+    async fn echo(&mut self) -> Result<()> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            match self {
+                Rx::Ws(stream) => next_data(stream).await,
+                Rx::Tcp(stream, buf) => match stream.read_exact(buf).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        bail!("the server closed the connection")
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            }
+        })
         .await
-        .with_context(|| format!("WebSocket handshake with {url} failed"))?;
-    Ok(ws)
+        .context("no echo within 10 s")?
+    }
 }
 
 /// The `IP:PORT` of a `ws://IP:PORT/…` or `http://IP:PORT/…` URL.
@@ -109,7 +173,7 @@ struct Window {
 async fn load(args: Args) -> Result<Outcome> {
     let mut sockets = Vec::with_capacity(args.conns);
     for _ in 0..args.conns {
-        sockets.push(connect(&args.url, None).await?);
+        sockets.push(open(&args.url, args.size).await?);
     }
     let start = Instant::now();
     let window = Window {
@@ -123,12 +187,12 @@ async fn load(args: Args) -> Result<Outcome> {
         .map(|rate| Duration::from_secs_f64(args.conns as f64 / rate));
     let tasks: Vec<_> = sockets
         .into_iter()
-        .map(|ws| {
+        .map(|(tx, rx)| {
             let payload = payload.clone();
             tokio::spawn(async move {
                 match interval {
-                    None => closed_loop(ws, payload, window).await,
-                    Some(every) => open_loop(ws, payload, window, every).await,
+                    None => closed_loop(tx, rx, payload, window).await,
+                    Some(every) => open_loop(tx, rx, payload, window, every).await,
                 }
             })
         })
@@ -151,7 +215,7 @@ async fn load(args: Args) -> Result<Outcome> {
 /// A connection's measured latencies, and its round trips including the warm-up.
 type Measured = (Histogram<u64>, u64);
 
-async fn closed_loop(mut ws: Ws, payload: Bytes, window: Window) -> Result<Measured> {
+async fn closed_loop(mut tx: Tx, mut rx: Rx, payload: Bytes, window: Window) -> Result<Measured> {
     let mut h = hist::new();
     let mut all = 0;
     loop {
@@ -159,8 +223,8 @@ async fn closed_loop(mut ws: Ws, payload: Bytes, window: Window) -> Result<Measu
         if sent >= window.end {
             return Ok((h, all));
         }
-        ws.send(Message::Binary(payload.clone())).await?;
-        next_data(&mut ws).await?;
+        tx.send(&payload).await?;
+        rx.echo().await?;
         all += 1;
         if sent >= window.measure_from {
             h.saturating_record(sent.elapsed().as_micros() as u64);
@@ -168,14 +232,19 @@ async fn closed_loop(mut ws: Ws, payload: Bytes, window: Window) -> Result<Measu
     }
 }
 
-async fn open_loop(ws: Ws, payload: Bytes, window: Window, every: Duration) -> Result<Measured> {
-    let (mut sink, mut stream) = ws.split();
+async fn open_loop(
+    mut tx: Tx,
+    mut rx: Rx,
+    payload: Bytes,
+    window: Window,
+    every: Duration,
+) -> Result<Measured> {
     let (scheduled_tx, mut scheduled_rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = tokio::spawn(async move {
         let mut at = window.start;
         while at < window.end {
             tokio::time::sleep_until(at).await;
-            sink.send(Message::Binary(payload.clone())).await?;
+            tx.send(&payload).await?;
             if scheduled_tx.send(at).is_err() {
                 break;
             }
@@ -186,7 +255,7 @@ async fn open_loop(ws: Ws, payload: Bytes, window: Window, every: Duration) -> R
     let mut h = hist::new();
     let mut all = 0;
     while let Some(scheduled) = scheduled_rx.recv().await {
-        next_data(&mut stream).await?;
+        rx.echo().await?;
         all += 1;
         if scheduled >= window.measure_from {
             h.saturating_record(scheduled.elapsed().as_micros() as u64);
@@ -196,17 +265,10 @@ async fn open_loop(ws: Ws, payload: Bytes, window: Window, every: Duration) -> R
     Ok((h, all))
 }
 
-/// The next data message of a stream (control frames are skipped), or an error if the
-/// server closes or takes more than ten seconds.
-async fn next_data<S>(stream: &mut S) -> Result<()>
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+/// The next data message of a stream (control frames are skipped).
+async fn next_data(stream: &mut SplitStream<Ws>) -> Result<()> {
     loop {
-        let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .context("no echo within 10 s")?;
-        match next {
+        match stream.next().await {
             Some(Ok(Message::Binary(_) | Message::Text(_))) => return Ok(()),
             Some(Ok(Message::Close(_))) | None => bail!("the server closed the connection"),
             Some(Ok(_)) => {}

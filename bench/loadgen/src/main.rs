@@ -19,6 +19,7 @@ mod sse;
 mod startup;
 mod storm;
 mod suite;
+mod tcp_echo;
 mod wrk;
 
 use clap::{Parser, Subcommand};
@@ -34,8 +35,11 @@ struct Cli {
 enum Command {
     /// Run every benchmark and rewrite the report
     Run(run::Args),
-    /// WebSocket echo load: closed-loop ping-pong, or open-loop at a fixed rate
+    /// Echo load (WebSocket, or raw TCP for a `tcp://` URL): closed-loop ping-pong, or
+    /// open-loop at a fixed rate
     Echo(echo::Args),
+    /// The floor: a TCP echo server with no WebSocket framing
+    TcpEcho,
     /// Hold idle WebSocket connections until stdin closes
     Idle(idle::Args),
     /// Say `ready`, wait for a line on stdin, then exec the command (the storm's barrier)
@@ -50,6 +54,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run::run(args),
         Command::Echo(args) => echo::run(args),
+        Command::TcpEcho => tcp_echo::run(),
         Command::Idle(args) => idle::run(args),
         Command::Barrier(args) => storm::barrier(args),
         Command::Etcd(args) => etcd::run(args),

@@ -30,7 +30,17 @@ pub fn vs(v2: f64, other: f64, better: Better, floor: f64) -> String {
         Better::Lower if v2 < floor || v2 <= 0.0 => {
             format!("≥ {}", times(other / floor.max(f64::MIN_POSITIVE)))
         }
-        _ => times(advantage(v2, other, better)),
+        _ => ratio(advantage(v2, other, better)),
+    }
+}
+
+/// An advantage in a comparison cell: a loss (below 1) is marked, not left to be read
+/// off the digits.
+pub fn ratio(x: f64) -> String {
+    if x < 1.0 {
+        format!("**{}: loses**", times(x))
+    } else {
+        times(x)
     }
 }
 
@@ -95,6 +105,32 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
+
+    /// Appends a row `label` that divides row `theirs` by row `ours`, column by column
+    /// from `first` on (the columns before it name the row), as "ours is N× better" where
+    /// lower is better ([`ratio`]: a loss is marked). A cell that is not a figure (failed,
+    /// not run, over a cap, zero) gets "–".
+    pub fn compare(&mut self, label: &str, ours: usize, theirs: usize, first: usize) {
+        let figure = |row: usize, col: usize| -> Option<f64> {
+            let cell = self.rows.get(row)?.get(col)?;
+            let x: f64 = cell
+                .split_whitespace()
+                .next()?
+                .replace(',', "")
+                .parse()
+                .ok()?;
+            (x.is_finite() && x > 0.0).then_some(x)
+        };
+        let mut cells = vec![label.to_owned()];
+        cells.resize(first, String::new());
+        for col in first..self.header.len() {
+            cells.push(match (figure(ours, col), figure(theirs, col)) {
+                (Some(a), Some(b)) => ratio(advantage(a, b, Better::Lower)),
+                _ => "–".into(),
+            });
+        }
+        self.rows.push(cells);
+    }
 }
 
 #[derive(Debug)]
@@ -108,7 +144,8 @@ pub struct Section {
 /// One target of issue 6 or 11, checked against this run.
 #[derive(Debug, Default)]
 pub struct Target {
-    /// The issue that set it: 11 (registry v2) or 6 (the rest; the default).
+    /// The issue that set it: 11 (registry v2), 16 (the quality pass) or 6 (the rest;
+    /// the default).
     pub issue: u32,
     pub name: String,
     pub goal: String,
@@ -224,7 +261,7 @@ impl Report {
             }
             md.push_str(". The profile: see \"What the profiles say\" below.\n");
         }
-        md.push_str("\n## Targets of issue 6\n\n");
+        md.push_str("\n## Targets of issues 6 and 16\n\n");
         let mut targets = Table::new(&["target", "goal", "this run", "met"]);
         for t in self.targets.iter().filter(|t| t.issue != 11) {
             targets.row(vec![
@@ -254,5 +291,34 @@ fn render_table(md: &mut String, t: &Table) {
     md.push_str(&line(&vec!["---".to_string(); t.header.len()]));
     for r in &t.rows {
         md.push_str(&line(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn compare_divides_figures_marks_losses_and_skips_the_rest() {
+        let mut t = Table::new(&["side", "n", "a ms", "b ms", "c ms"]);
+        t.row(vec![
+            "ours".into(),
+            "10".into(),
+            "1,000.0".into(),
+            "4.0".into(),
+            "failed: x".into(),
+        ]);
+        t.row(vec![
+            "theirs".into(),
+            "10".into(),
+            "2,000.0".into(),
+            "2.0".into(),
+            "3.0".into(),
+        ]);
+        t.compare("ours vs theirs", 0, 1, 2);
+        assert_eq!(
+            t.rows[2],
+            ["ours vs theirs", "", "2.00×", "**0.50×: loses**", "–"]
+        );
     }
 }

@@ -70,15 +70,17 @@ impl Spawned {
         self.lines.try_iter().collect()
     }
 
-    /// The first `ws://` or `http://` URL on the listening line (`listening URL …`).
+    /// The first `ws://`, `http://` or `tcp://` URL on the listening line
+    /// (`listening URL …`).
     pub fn listening_url(&mut self, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let line = self.line(deadline.saturating_duration_since(Instant::now()))?;
-            if let Some(url) = line
-                .split_whitespace()
-                .find(|w| w.starts_with("ws://") || w.starts_with("http://"))
-            {
+            if let Some(url) = line.split_whitespace().find(|w| {
+                ["ws://", "http://", "tcp://"]
+                    .iter()
+                    .any(|s| w.starts_with(s))
+            }) {
                 return Ok(url.to_owned());
             }
         }

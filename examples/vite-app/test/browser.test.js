@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { ownEntry, setServers, tempRegistry } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
-import { startEcho } from '../../../packages/wsreg-client/test/helpers/echo.js';
+import { startEcho, waitFor } from '../../../packages/wsreg-client/test/helpers/echo.js';
 import { launchChromium } from '../../../e2e/chromium.js';
 import { buildAndPreviewApp, startApp } from './helpers.js';
 
@@ -86,7 +86,7 @@ test('a new server appears and is connected within a moment; a leaver disappears
   setServers(reg.dir, [entries[1], ownEntry({ id: 'echo-three', port: third.port })]);
   await page.waitForSelector('.card[data-id="echo-one"]', { state: 'detached', timeout: 5000 });
   assert.deepEqual(await page.locator('.card').evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.id)), ['echo-two', 'echo-three']);
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor(() => echoes[0].closes.length === 1, 5000, 'echo-one sees its socket closed');
   assert.equal(echoes[0].clients, 0, 'the socket of the server that left is closed');
 });
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { ownEntry, setServers, tempRegistry } from '../../vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startVite } from '../../vite-plugin-wsreg/test/helpers/vite-servers.js';
 import { launchChromium } from '../../../e2e/chromium.js';
-import { startEcho } from './helpers/echo.js';
+import { startEcho, waitFor } from './helpers/echo.js';
 
 const CLIENT_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
 
@@ -106,9 +106,17 @@ describe('wsreg-client in Chromium', () => {
       await page.waitForFunction(() => /** @type {any} */ (window).log.length >= 2, null, { timeout: 5000 });
       assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).log[1].ids), ['echo-0', 'echo-1']);
 
-      await page.evaluate(() => /** @type {any} */ (window).unsubscribe());
+      // After unsubscribe, no more calls. A second subscriber, still subscribed, bounds
+      // the check: once it has the change, the first one would have had it too.
+      await page.evaluate(() => {
+        const w = /** @type {any} */ (window);
+        w.witness = [];
+        w.unsubscribe();
+        w.client.subscribe((/** @type {any[]} */ servers) => w.witness.push(servers.length));
+      });
+      await page.waitForFunction(() => /** @type {any} */ (window).witness.length >= 1, null, { timeout: 5000 });
       setServers(regDir, entries);
-      await new Promise((r) => setTimeout(r, 300));
+      await page.waitForFunction(() => /** @type {any} */ (window).witness.includes(3), null, { timeout: 5000 });
       assert.equal(await page.evaluate(() => /** @type {any} */ (window).log.length), 2);
       assert.deepEqual(errors, []);
     } finally {
@@ -159,8 +167,11 @@ describe('wsreg-client in Chromium', () => {
       setServers(regDir, entries.slice(1));
       await page.waitForFunction(() => /** @type {any} */ (window).log.length >= 2, null, { timeout: 5000 });
       assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).log[1].ids), ['echo-1', 'echo-2']);
-      // Polling again with no change calls back no more.
-      await new Promise((r) => setTimeout(r, 500));
+      // Polling again with no change calls back no more: two more polls answered (the
+      // second is sent only once the first was handled).
+      for (let i = 0; i < 2; i += 1) {
+        await page.waitForResponse((r) => new URL(r.url()).pathname === '/api/registry', { timeout: 5000 });
+      }
       assert.equal(await page.evaluate(() => /** @type {any} */ (window).log.length), 2);
 
       // The endpoint goes away: the last list is kept, marked stale.
@@ -212,9 +223,9 @@ describe('wsreg-client in Chromium', () => {
       // echo-2 leaves the registry: its socket is closed and forgotten.
       setServers(regDir, entries.slice(0, 2));
       await page.waitForFunction(() => /** @type {any} */ (window).statusById['echo-2'] === 'disconnected', null, { timeout: 5000 });
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(() => echoes[2].closes.length === 1, 5000, 'echo-2 sees the close');
+      assert.equal(echoes[2].closes[0].code, 1000);
       assert.equal(echoes[2].clients, 0);
-      assert.equal(echoes[2].connections, 1);
 
       // echo-1 crashes but stays listed (same PID: still "live"): reconnects when back.
       const port1 = echoes[1].port;
@@ -223,6 +234,9 @@ describe('wsreg-client in Chromium', () => {
       echoes[1] = await startEcho(port1);
       await page.waitForFunction(() => /** @type {any} */ (window).statusById['echo-1'] === 'connected', null, { timeout: 5000 });
       assert.equal(await page.evaluate(() => /** @type {any} */ (window).conns.sendAll('again')), 2);
+      // echo-1's reconnect took a backoff that started after echo-2 left: a reconnect
+      // to echo-2 would have come before it.
+      assert.equal(echoes[2].connections, 1, 'no reconnect to a server that left');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

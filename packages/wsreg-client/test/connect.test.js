@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import WebSocket from 'ws';
 import { connectAll } from '../src/index.js';
-import { startEcho, waitFor } from './helpers/echo.js';
+import { probe, startEcho, waitFor } from './helpers/echo.js';
 
 /** @type {Array<() => Promise<void> | void>} */
 let cleanups = [];
@@ -77,8 +77,10 @@ test('a server that leaves the list: its socket is closed (1000) and forgotten',
   assert.equal(last?.info.removed, true);
   await waitFor(() => a.closes.length === 1, 3000, 'server a sees the close');
   assert.equal(a.closes[0].code, 1000);
-  // No reconnect to a server that left.
-  await new Promise((r) => setTimeout(r, 400));
+  // No reconnect to a server that left. b, still listed, drops its client after a's
+  // socket closed; b's reconnect comes after the same backoff, so by then a's would have.
+  b.dropClients();
+  await waitFor(() => b.connections === 2 && conns.statuses().get('b') === 'connected', 3000, 'b reconnected');
   assert.equal(a.connections, 1);
 });
 
@@ -110,7 +112,7 @@ test('the same id at a new url is a new server; close() ends everything', async 
   const a = await startEcho();
   const b = await startEcho();
   cleanups.push(() => a.kill(), () => b.kill());
-  const { conns } = recorder();
+  const { conns, statuses } = recorder();
   conns.update([entry('same', a.url)]);
   await waitFor(() => a.clients === 1);
   conns.update([entry('same', b.url)]);
@@ -118,8 +120,11 @@ test('the same id at a new url is a new server; close() ends everything', async 
   conns.close();
   await waitFor(() => b.clients === 0, 3000, 'closed');
   conns.update([entry('late', a.url)]);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(a.connections, 1);
+  // A connection would be started at once ('connecting' is reported before it); the
+  // probe, started after it, bounds the check that none reached the server.
+  assert.deepEqual(statuses.filter((s) => s.id === 'late'), []);
+  await probe(a);
+  assert.equal(a.connections, 2, 'the first client and the probe only');
   assert.equal(conns.statuses().size, 0);
 });
 
@@ -128,7 +133,7 @@ test('the filter option keeps servers out', async () => {
   cleanups.push(() => a.kill());
   const { conns } = recorder({ filter: (s) => s.kind === 'yjs' });
   conns.update([entry('a', a.url)]);
-  await new Promise((r) => setTimeout(r, 150));
-  assert.equal(a.connections, 0);
+  await probe(a);
+  assert.equal(a.connections, 1, 'the probe only');
   assert.equal(conns.statuses().size, 0);
 });

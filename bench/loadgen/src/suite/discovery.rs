@@ -121,6 +121,9 @@ pub fn run(env: &Env) -> Result<Outcome> {
         }
         table.row(row);
     }
+    // One row per side, in `Side::ALL` order (wsreg, v1, Node).
+    table.compare("v2 vs v1", 0, 1, 1);
+    table.compare("v2 vs Node", 0, 2, 1);
     let get = |side: Side, i: usize| {
         p99s.iter()
             .find(|(s, _)| *s == side)

@@ -4,6 +4,10 @@
 //! Server CPU is read from `/proc/<pid>/stat` before the clients start and after they
 //! exit, and divided by every round trip they made (warm-up included), so it is the
 //! server's whole cost per echoed message, connection set-up included.
+//!
+//! The floor is the same load over raw TCP against `wsreg-bench tcp-echo` (no WebSocket
+//! framing): the kernel's loopback cost and the runtime's, which no WebSocket server can
+//! go below. `wsreg echo`'s CPU per message is held to a ratio of it (issue 16).
 
 use std::time::Duration;
 
@@ -13,7 +17,7 @@ use super::{Env, Outcome, Side};
 use crate::echo;
 use crate::hist::{self, Percentiles};
 use crate::proc;
-use crate::report::{Better, Section, Table, Target, advantage, num, times};
+use crate::report::{Better, Section, Table, Target, advantage, num, ratio, times};
 use crate::spawned::Spawned;
 
 /// One load shape.
@@ -25,6 +29,34 @@ struct Load {
     /// Open loop at this many messages per second in all.
     rate: Option<f64>,
 }
+
+/// An echo server under test: one side of the comparison, or the TCP floor.
+#[derive(Clone, Copy)]
+enum Server {
+    Side(Side),
+    Floor,
+}
+
+impl Server {
+    const ALL: [Server; 3] = [
+        Server::Side(Side::Wsreg),
+        Server::Side(Side::Baseline),
+        Server::Floor,
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Server::Side(side) => Env::name(side, "echo"),
+            Server::Floor => "floor: TCP echo, no WebSocket (`wsreg-bench tcp-echo`)".into(),
+        }
+    }
+}
+
+/// The floor's CPU per message a `wsreg echo` may spend at most (issue 16).
+const FLOOR_TARGET: f64 = 1.15;
+
+/// Memory per idle connection a `wsreg echo` may hold at most, KiB (issue 16).
+const IDLE_TARGET_KIB: f64 = 4.0;
 
 struct Figures {
     round_trips_per_sec: f64,
@@ -73,16 +105,22 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
         "server CPU-s per 1M round trips",
         "client processes",
     ]);
-    let mut ratios = Table::new(&["load", "throughput", "CPU per message", "p99"]);
+    let mut ratios = Table::new(&[
+        "load",
+        "throughput",
+        "CPU per message",
+        "p99",
+        "CPU per message ÷ the floor's",
+    ]);
     let mut targets = Vec::new();
     for load in &loads {
         let mut figures = Vec::new();
-        for side in Side::BOTH {
-            let f = measure(env, side, load)
-                .with_context(|| format!("{} under {}", Env::name(side, "echo"), load.label))?;
+        for server in Server::ALL {
+            let f = measure(env, server, load)
+                .with_context(|| format!("{} under {}", server.name(), load.label))?;
             table.row(vec![
                 load.label.into(),
-                Env::name(side, "echo"),
+                server.name(),
                 num(f.round_trips_per_sec, 0),
                 num(f.latency.p50 as f64, 0),
                 num(f.latency.p99 as f64, 0),
@@ -92,7 +130,7 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
             ]);
             figures.push(f);
         }
-        let (w, b) = (&figures[0], &figures[1]);
+        let (w, b, floor) = (&figures[0], &figures[1], &figures[2]);
         let speed = advantage(w.round_trips_per_sec, b.round_trips_per_sec, Better::Higher);
         let cpu = advantage(
             w.cpu_secs_per_million,
@@ -100,11 +138,13 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
             Better::Lower,
         );
         let p99 = advantage(w.latency.p99 as f64, b.latency.p99 as f64, Better::Lower);
+        let over_floor = w.cpu_secs_per_million / floor.cpu_secs_per_million;
         ratios.row(vec![
             load.label.into(),
-            times(speed),
-            times(cpu),
-            times(p99),
+            ratio(speed),
+            ratio(cpu),
+            ratio(p99),
+            format!("{over_floor:.2}"),
         ]);
         if load.conns == 50 && load.rate.is_none() {
             targets.push(Target {
@@ -117,6 +157,18 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
                     num(b.cpu_secs_per_million, 2)
                 ),
                 met: cpu >= 3.0,
+                ..Target::default()
+            });
+            targets.push(Target {
+                issue: 16,
+                name: "echo CPU per message, 50 × 64 B, against the floor (TCP echo)".into(),
+                goal: format!("≤ {FLOOR_TARGET}× the floor's"),
+                achieved: format!(
+                    "{over_floor:.2}× ({} vs {} CPU-s per 1M)",
+                    num(w.cpu_secs_per_million, 2),
+                    num(floor.cpu_secs_per_million, 2)
+                ),
+                met: over_floor <= FLOOR_TARGET,
                 ..Target::default()
             });
             targets.push(Target {
@@ -141,11 +193,17 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
          warm-up; the open-loop row sends on a fixed schedule and times each message from \
          its scheduled send, so a stall shows in the tail. Latency is the round trip. The \
          clients share the 2 cores with the server, so round trips/s is what the pair does \
-         on this machine, and CPU per round trip is the server's own cost (utime + stime)."
+         on this machine, and CPU per round trip is the server's own cost (utime + stime). \
+         The floor gets the same load over raw TCP (`size` bytes out, the same bytes back, \
+         on the same tokio runtime): what the kernel's loopback and the runtime cost with \
+         no WebSocket framing at all."
     );
     let ratio_section = Section {
         title: "1. Echo: wsreg against Node".into(),
-        text: "Each figure as \"wsreg is N× better\" (above 1: wsreg wins).".into(),
+        text: "Each figure as \"wsreg is N× better\" than Node (above 1: wsreg wins; a loss \
+               is marked), and `wsreg echo`'s CPU per message divided by the floor's (1 would \
+               be no cost above raw TCP)."
+            .into(),
         table: Some(ratios),
     };
     Ok(Outcome {
@@ -161,9 +219,17 @@ pub fn throughput(env: &Env) -> Result<Outcome> {
     })
 }
 
-fn measure(env: &Env, side: Side, load: &Load) -> Result<Figures> {
+fn measure(env: &Env, under_test: Server, load: &Load) -> Result<Figures> {
     let registry = env.fresh_registry();
-    let mut server = Spawned::start(env.echo_server(side, &registry), "the echo server")?;
+    let cmd = match under_test {
+        Server::Side(side) => env.echo_server(side, &registry),
+        Server::Floor => {
+            let mut cmd = std::process::Command::new(&env.harness);
+            cmd.arg("tcp-echo");
+            cmd
+        }
+    };
+    let mut server = Spawned::start(cmd, "the echo server")?;
     let url = server.listening_url(Duration::from_secs(10))?;
     let secs = env.pick(5.0, 2.0);
     let cpu_before = proc::cpu_time(server.pid()).context("cannot read the server's CPU time")?;
@@ -251,13 +317,28 @@ pub fn idle(env: &Env) -> Result<Outcome> {
         per_conn.push(kib);
         drop(holders);
     }
-    let ratio = advantage(per_conn[0], per_conn[1], Better::Lower);
+    let smaller = advantage(per_conn[0], per_conn[1], Better::Lower);
     table.row(vec![
-        "wsreg is".into(),
+        "wsreg vs Node".into(),
         String::new(),
         String::new(),
-        format!("{} smaller", times(ratio)),
+        ratio(smaller),
     ]);
+    let target = Target {
+        issue: 16,
+        name: format!(
+            "memory per idle WebSocket connection, {} held",
+            num(conns as f64, 0)
+        ),
+        goal: format!("≤ {IDLE_TARGET_KIB} KiB"),
+        achieved: format!(
+            "{} KiB (Node {} KiB)",
+            num(per_conn[0], 1),
+            num(per_conn[1], 1)
+        ),
+        met: per_conn[0] <= IDLE_TARGET_KIB,
+        ..Target::default()
+    };
     Ok(Outcome {
         sections: vec![Section {
             title: "1b. Idle connections".into(),
@@ -269,6 +350,6 @@ pub fn idle(env: &Env) -> Result<Outcome> {
             ),
             table: Some(table),
         }],
-        targets: Vec::new(),
+        targets: vec![target],
     })
 }

@@ -74,6 +74,11 @@ pub fn run(env: &Env) -> Result<Outcome> {
             }
         }
     }
+    // Rows: v2 with each of CLI_SIZES, then v1 with each.
+    for (i, size) in CLI_SIZES.into_iter().enumerate() {
+        let label = format!("v2 vs v1, {} entries", num(size as f64, 0));
+        table.compare(&label, i, i + CLI_SIZES.len(), 2);
+    }
     let mut targets = Vec::new();
     for (i, op) in ["register", "unregister"].into_iter().enumerate() {
         let crit = |size: u32| {

@@ -66,6 +66,9 @@ pub fn run(env: &Env) -> Result<Outcome> {
         }
         table.row(row);
     }
+    // One row per side, in `Side::ALL` order (wsreg, v1, Node).
+    table.compare("v2 vs v1", 0, 1, 1);
+    table.compare("v2 vs Node", 0, 2, 1);
     let get = |xs: &[(Side, f64)], side: Side| xs.iter().find(|(s, _)| *s == side).map(|x| x.1);
     let ms = |x: Option<f64>| x.map_or("not measured".into(), |x| format!("{} ms", num(x, 1)));
     let ratio = |xs: &[(Side, f64)], side| match (get(xs, Side::Wsreg), get(xs, side)) {

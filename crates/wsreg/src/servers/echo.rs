@@ -1,6 +1,7 @@
 //! The echo server: every message comes back unchanged, text as text and binary as
 //! binary, on any path. Pings are answered by the WebSocket layer itself; a message over
-//! the limit closes the connection with 1009.
+//! the limit closes the connection with 1009. The closing paths are boxed: every idle
+//! connection's task is as large as its largest state, and they run once at most.
 
 use axum::Router;
 use axum::extract::State;
@@ -33,7 +34,7 @@ async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
     loop {
         let received = tokio::select! {
             received = socket.recv() => received,
-            () = shutdown.requested() => return socket::close_going_away(socket).await,
+            () = shutdown.requested() => return Box::pin(socket::close_going_away(socket)).await,
         };
         let reply = match received {
             None => return,
@@ -41,7 +42,7 @@ async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
             // Pongs to pings and the reply to a Close are sent by the WebSocket layer.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_))) => continue,
             Some(Err(e)) if socket::is_too_large(&e) => {
-                return socket::close_too_large(socket, max_message).await;
+                return Box::pin(socket::close_too_large(socket, max_message)).await;
             }
             Some(Err(e)) => {
                 tracing::debug!("echo connection ended: {e}");

@@ -2,7 +2,7 @@
 // wsreg's own servers, they do not count an endpoint's health probe (a connection
 // marked `X-Wsreg-Probe`, docs/api.md) among their clients; `ws` answers its ping.
 
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 
 /**
  * Starts an echo server; `port` 0 picks a free one.
@@ -38,12 +38,34 @@ export async function startEcho(port = 0) {
     get clients() {
       return clients.size;
     },
+    /** Drops every client at once and keeps listening: the clients may come back. */
+    dropClients() {
+      for (const c of wss.clients) c.terminate();
+    },
     /** Stops listening and drops every client at once (like a crash). */
     async kill() {
       for (const c of wss.clients) c.terminate();
       await new Promise((resolve) => wss.close(() => resolve(undefined)));
     },
   };
+}
+
+/**
+ * Opens one WebSocket to `server` and waits until the server has it. A connection some
+ * client had already started to the server is accepted before it (on loopback, in
+ * order), so this bounds a check that no such connection was made. The probe counts
+ * in `server.connections`.
+ * @param {{ url: string, connections: number }} server
+ */
+export async function probe(server) {
+  const before = server.connections;
+  const ws = new WebSocket(server.url);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  await waitFor(() => server.connections > before, 3000, 'the probe accepted');
+  ws.close();
 }
 
 /**
