@@ -62,9 +62,6 @@ pub const INLINE_FRAME: usize = 64 << 10;
 /// The most frames handled before their effects are committed.
 pub const COMMIT_BATCH: usize = 256;
 
-/// How long a refused connection gets to read its Close before it is dropped.
-const CLOSE_LIMIT: Duration = Duration::from_secs(1);
-
 /// How each connection is served.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
@@ -161,9 +158,10 @@ async fn connection(
         End::TooLarge => socket::close_too_large(socket, config.max_message).await,
         End::Refused(code, reason) => {
             tracing::debug!("room {name:?}: closing a connection with {code}: {reason}");
-            // A client that stopped reading cannot take the Close either.
+            // A client that stopped reading cannot take the Close either: it gets as long
+            // as any blocked write does before the client counts as frozen.
             let close = socket::close_refused(socket, code, reason);
-            let _ = tokio::time::timeout(CLOSE_LIMIT, close).await;
+            let _ = tokio::time::timeout(2 * config.ping_interval, close).await;
         }
     }
     let _ = leaving.await;
