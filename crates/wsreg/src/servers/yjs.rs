@@ -121,7 +121,7 @@ async fn connection(
     let (outbox, mut inbox) = outbox::outbox(config.max_outbox);
     let joined = {
         let (rooms, name) = (rooms.clone(), name.clone());
-        tokio::task::spawn_blocking(move || rooms.join(&name, conn, outbox)).await
+        off_the_workers(rooms.persistent(), move || rooms.join(&name, conn, outbox)).await
     };
     let room = match joined {
         Ok(Ok(room)) => room,
@@ -145,10 +145,10 @@ async fn connection(
         config,
     };
     let end = conn.serve(&shutdown).await;
-    let leaving = {
-        let (rooms, room) = (rooms.clone(), room.clone());
-        tokio::task::spawn_blocking(move || rooms.leave(&room, conn.id))
-    };
+    // Leave first, so the others hear at once that this client's awareness is gone.
+    let id = conn.id;
+    let leaving = rooms.clone();
+    let _ = off_the_workers(rooms.persistent(), move || leaving.leave(room, id)).await;
     match end {
         End::Gone => {}
         End::Frozen => {
@@ -164,7 +164,19 @@ async fn connection(
             let _ = tokio::time::timeout(2 * config.ping_interval, close).await;
         }
     }
-    let _ = leaving.await;
+}
+
+/// Runs `f` on a blocking thread when it does disk I/O (`io`), else right here: a
+/// blocking thread per join and leave of in-memory rooms cost CPU, and RSS for the
+/// threads' stacks and allocator arenas that outlive a load.
+async fn off_the_workers<T: Send + 'static>(
+    io: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    match io {
+        true => tokio::task::spawn_blocking(f).await,
+        false => Ok(f()),
+    }
 }
 
 /// One connection of a room, while it is served.

@@ -10,9 +10,11 @@
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
 //! - [`update_log`]: a document's append-only log file and its compaction.
 //! - [`room_name`]: room names and the file names they are stored under.
+//! - `heap`: giving an unloaded room's memory back to the system (glibc's `malloc_trim`).
 //!
 //! The WebSocket server around them is [`crate::servers::yjs`].
 
+mod heap;
 pub mod message;
 pub mod outbox;
 pub mod room;

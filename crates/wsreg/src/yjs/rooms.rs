@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::message::ProtocolError;
 use super::outbox::Outbox;
 use super::room::{ConnId, JoinError, Limits, Room};
-use super::room_name;
+use super::{heap, room_name};
 use crate::atomic_file::{FileError, fail};
 
 pub struct Rooms {
@@ -45,6 +45,11 @@ impl Rooms {
             data_dir,
             limits,
         })
+    }
+
+    /// Whether rooms are stored on disk (joining and leaving then do disk I/O).
+    pub fn persistent(&self) -> bool {
+        self.data_dir.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
@@ -86,10 +91,14 @@ impl Rooms {
         }
     }
 
-    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty.
-    pub fn leave(&self, room: &Arc<Room>, conn: ConnId) {
+    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty,
+    /// and then, once the room is freed, gives its memory back to the system.
+    pub fn leave(&self, room: Arc<Room>, conn: ConnId) {
         if room.leave(conn) {
-            self.remove(room);
+            self.remove(&room);
+            if Arc::into_inner(room).is_some() {
+                heap::release_free_memory();
+            }
         }
     }
 
