@@ -36,11 +36,18 @@ const LIMIT_MS = 60_000
 const TICK = 0.01 // seconds per clock tick (USER_HZ is 100 on Linux)
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+const started = performance.now()
+const progress = what => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${what}\n`)
 
 function cpuSeconds (pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * TICK
+}
+
+function sysSeconds (pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * TICK
 }
 
 function rssKiB (pid) {
@@ -157,6 +164,7 @@ async function fanOut (server, room, readers, frames, rate) {
   for (let i = 0; i < readers; i++) clients.push(await rawClient(server, room))
   const sent = []
   const cpu0 = cpuSeconds(server.pid)
+  const sys0 = sysSeconds(server.pid)
   const t0 = performance.now()
   let n = 0
   while (n < frames.length) {
@@ -171,6 +179,7 @@ async function fanOut (server, room, readers, frames, rate) {
   await until('every reader has every update', () => clients.every(c => c.times.length >= frames.length))
   const elapsed = (performance.now() - t0) / 1000
   const cpu = cpuSeconds(server.pid) - cpu0
+  progress(`${server.name} ${room}: ${(cpu * 1000).toFixed(0)} ms CPU, of which ${((sysSeconds(server.pid) - sys0) * 1000).toFixed(0)} ms in the kernel`)
   const latencies = sent.map((t, k) => Math.max(...clients.map(c => c.times[k])) - t).sort((a, b) => a - b)
   for (const c of [writer, ...clients]) c.ws.close()
   return {
@@ -191,6 +200,7 @@ async function loadRooms (server, cycle, rooms) {
     }))
     providers.push(...pair)
     await until('both providers synced', () => pair.every(p => p.synced))
+    if (r % 50 === 0) progress(`room ${r}`)
     docs[0].getText('text').insert(0, 'x'.repeat(10 * 1024))
     await until('the second provider has the text', () => docs[1].getText('text').length === 10 * 1024)
   }
@@ -204,7 +214,6 @@ async function unload (providers) {
 }
 
 async function memory (server) {
-  await sleep(500)
   const empty = rssKiB(server.pid)
   let loadedPerRoom = 0
   const after = []
@@ -232,21 +241,31 @@ async function persistence (server) {
   return { ackedPerSec: total / elapsed }
 }
 
-async function measure (kind) {
+/** Runs `load` against a fresh server of `kind`. */
+async function withServer (kind, load) {
   const server = await startServer(kind)
   try {
-    const perSec = SECONDS * RATE
-    const pair = await fanOut(server, 'pair', 1, updateFrames(perSec), RATE)
-    const fan = await fanOut(server, 'fan', READERS, updateFrames(perSec), RATE)
-    const flood = await fanOut(server, 'flood', READERS, updateFrames(FLOOD), Infinity)
-    const mem = await memory(server)
-    return { pair, fan, flood, mem }
+    return await load(server)
   } finally {
     await server.stop()
   }
 }
 
+async function measure (kind) {
+  const count = SECONDS * RATE
+  progress(`${kind}: A -> B`)
+  const pair = await withServer(kind, s => fanOut(s, 'pair', 1, updateFrames(count), RATE))
+  progress(`${kind}: fan-out`)
+  const fan = await withServer(kind, s => fanOut(s, 'fan', READERS, updateFrames(count), RATE))
+  progress(`${kind}: flood`)
+  const flood = await withServer(kind, s => fanOut(s, 'flood', READERS, updateFrames(FLOOD), Infinity))
+  progress(`${kind}: memory`)
+  const mem = await withServer(kind, memory)
+  return { pair, fan, flood, mem }
+}
+
 async function measureDurable () {
+  progress('wsreg --data-dir: flood')
   const dir = fs.mkdtempSync(path.join(root, 'target', 'bench-yjs-data-'))
   const server = await startServer('wsreg', dir)
   try {
