@@ -499,3 +499,27 @@ async fn updates_acknowledged_during_a_flood_survive_kill_9() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_update_sent_right_before_leaving_still_reaches_the_others() {
+    let reg = Registry::new();
+    let data = tempfile::tempdir().unwrap();
+    let (_server, addr) = start(&reg, &["--data-dir", data.path().to_str().unwrap()]);
+    let mut observer = Client::join(&addr, "bye").await;
+    let mut writer = Client::join(&addr, "bye").await;
+    // The update and the close arrive in one write: the update waits for a commit,
+    // which the leaving connection must still make.
+    let text = writer.doc.get_or_insert_text("text");
+    text.insert(&mut writer.doc.transact_mut(), 0, "last words");
+    let update = writer
+        .doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
+    writer.socket.feed(Ws::binary(frame)).await.unwrap();
+    writer.socket.feed(Ws::Close(None)).await.unwrap();
+    writer.socket.flush().await.unwrap();
+    while observer.text() != "last words" {
+        observer.next().await;
+    }
+}

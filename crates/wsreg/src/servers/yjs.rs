@@ -231,6 +231,11 @@ impl Connection<'_> {
                 () = std::future::ready(()), if uncommitted > 0 => self.commit(&mut uncommitted).await,
             };
             if let Err(end) = step {
+                // What this connection's last frames stored must still reach the others
+                // (they wait for a commit), even though this connection is ending.
+                if uncommitted > 0 {
+                    let _ = self.commit(&mut uncommitted).await;
+                }
                 return end;
             }
         }
