@@ -88,8 +88,10 @@ async function startServer (kind, dataDir) {
     pid: child.pid,
     url,
     async stop () {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
       child.kill('SIGTERM')
-      await once(child, 'exit')
+      await exited
     }
   }
 }
@@ -179,11 +181,12 @@ async function fanOut (server, room, readers, frames, rate) {
   await until('every reader has every update', () => clients.every(c => c.times.length >= frames.length))
   const elapsed = (performance.now() - t0) / 1000
   const cpu = cpuSeconds(server.pid) - cpu0
-  progress(`${server.name} ${room}: ${(cpu * 1000).toFixed(0)} ms CPU, of which ${((sysSeconds(server.pid) - sys0) * 1000).toFixed(0)} ms in the kernel`)
+  const sys = sysSeconds(server.pid) - sys0
   const latencies = sent.map((t, k) => Math.max(...clients.map(c => c.times[k])) - t).sort((a, b) => a - b)
   for (const c of [writer, ...clients]) c.ws.close()
   return {
     cpuPerUpdateUs: cpu / frames.length * 1e6,
+    kernelShare: sys / cpu,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     deliveriesPerSec: frames.length * readers / elapsed
@@ -232,6 +235,7 @@ async function persistence (server) {
   for (let w = 0; w < WRITERS; w++) writers.push(await rawClient(server, 'durable'))
   const observer = await rawClient(server, 'durable')
   const frames = writers.map((_, w) => updateFrames(PER_WRITER, `w${w}`))
+  progress(`${WRITERS} writers joined, sending`)
   const total = WRITERS * PER_WRITER
   const t0 = performance.now()
   writers.forEach((c, w) => frames[w].forEach(f => c.ws.send(f)))
@@ -284,16 +288,19 @@ const f1 = x => x.toFixed(1)
 const f2 = x => x.toFixed(2)
 const int = x => Math.round(x).toLocaleString('en-US')
 const less = (a, b) => `${f2(b / a)}× less`
+const target = (ok, what) => `${what}: ${ok ? 'met' : '**not met**'}`
+const grown = m => m.afterMax / m.empty - 1
 const rows = [
-  ['A → server → B at 1,000 updates/s: server CPU per update', `${f1(ours.pair.cpuPerUpdateUs)} µs`, `${f1(ref.pair.cpuPerUpdateUs)} µs`, less(ours.pair.cpuPerUpdateUs, ref.pair.cpuPerUpdateUs)],
-  ['same, latency p50 / p99', `${f2(ours.pair.p50)} / ${f2(ours.pair.p99)} ms`, `${f2(ref.pair.p50)} / ${f2(ref.pair.p99)} ms`, `p99 ${f2(ours.pair.p99 / ref.pair.p99)}×`],
-  [`1 writer → ${READERS} readers at 1,000/s: server CPU per update`, `${f1(ours.fan.cpuPerUpdateUs)} µs`, `${f1(ref.fan.cpuPerUpdateUs)} µs`, less(ours.fan.cpuPerUpdateUs, ref.fan.cpuPerUpdateUs)],
-  [`same, all ${READERS} have it, p50 / p99`, `${f2(ours.fan.p50)} / ${f2(ours.fan.p99)} ms`, `${f2(ref.fan.p50)} / ${f2(ref.fan.p99)} ms`, `p99 ${f2(ours.fan.p99 / ref.fan.p99)}×`],
-  [`flood fan-out (${int(FLOOD)} updates → ${READERS} readers), deliveries/s`, int(ours.flood.deliveriesPerSec), int(ref.flood.deliveriesPerSec), `${f2(ours.flood.deliveriesPerSec / ref.flood.deliveriesPerSec)}×`],
-  [`${ROOMS} rooms × 2 clients × 10 KiB: memory per room`, `${f1(ours.mem.loadedPerRoom)} KiB`, `${f1(ref.mem.loadedPerRoom)} KiB`, less(ours.mem.loadedPerRoom, ref.mem.loadedPerRoom)],
-  ['RSS: empty server', `${f1(ours.mem.empty / 1024)} MiB`, `${f1(ref.mem.empty / 1024)} MiB`, ''],
-  [`RSS 1 s after every client left: cycle 1 / cycle ${CYCLES} / worst`, `${f1(ours.mem.afterFirst / 1024)} / ${f1(ours.mem.afterLast / 1024)} / ${f1(ours.mem.afterMax / 1024)} MiB (+${f1((ours.mem.afterMax / ours.mem.empty - 1) * 100)} %)`, `${f1(ref.mem.afterFirst / 1024)} / ${f1(ref.mem.afterLast / 1024)} / ${f1(ref.mem.afterMax / 1024)} MiB (+${f1((ref.mem.afterMax / ref.mem.empty - 1) * 100)} %)`, ''],
-  [`--data-dir: ${WRITERS} writers flood ${int(WRITERS * PER_WRITER)} updates, acknowledged (forwarded) per second`, int(durable.ackedPerSec), 'n/a (its y-leveldb persistence is not fsynced per update)', '']
+  ['A → server → B at 1,000 updates/s: server CPU per update', `${f1(ours.pair.cpuPerUpdateUs)} µs`, `${f1(ref.pair.cpuPerUpdateUs)} µs`, less(ours.pair.cpuPerUpdateUs, ref.pair.cpuPerUpdateUs), target(ours.pair.cpuPerUpdateUs * 3 <= ref.pair.cpuPerUpdateUs, '≤ 1/3')],
+  ['same, latency p50 / p99', `${f2(ours.pair.p50)} / ${f2(ours.pair.p99)} ms`, `${f2(ref.pair.p50)} / ${f2(ref.pair.p99)} ms`, `p99 ${f2(ours.pair.p99 / ref.pair.p99)}×`, ''],
+  [`1 writer → ${READERS} readers at 1,000/s: server CPU per update`, `${f1(ours.fan.cpuPerUpdateUs)} µs`, `${f1(ref.fan.cpuPerUpdateUs)} µs`, less(ours.fan.cpuPerUpdateUs, ref.fan.cpuPerUpdateUs), target(ours.fan.cpuPerUpdateUs * 3 <= ref.fan.cpuPerUpdateUs, '≤ 1/3')],
+  ['same, share of that CPU spent in the kernel', `${f1(ours.fan.kernelShare * 100)} %`, `${f1(ref.fan.kernelShare * 100)} %`, '', ''],
+  [`same, all ${READERS} have it, p50 / p99`, `${f2(ours.fan.p50)} / ${f2(ours.fan.p99)} ms`, `${f2(ref.fan.p50)} / ${f2(ref.fan.p99)} ms`, `p99 ${f2(ours.fan.p99 / ref.fan.p99)}×`, target(ours.fan.p99 * 2 <= ref.fan.p99, 'p99 ≤ 1/2')],
+  [`flood fan-out (${int(FLOOD)} updates → ${READERS} readers), deliveries/s`, int(ours.flood.deliveriesPerSec), int(ref.flood.deliveriesPerSec), `${f2(ours.flood.deliveriesPerSec / ref.flood.deliveriesPerSec)}×`, ''],
+  [`${ROOMS} rooms × 2 clients × 10 KiB: memory per room`, `${f1(ours.mem.loadedPerRoom)} KiB`, `${f1(ref.mem.loadedPerRoom)} KiB`, less(ours.mem.loadedPerRoom, ref.mem.loadedPerRoom), target(ours.mem.loadedPerRoom * 5 <= ref.mem.loadedPerRoom, '≤ 1/5')],
+  ['RSS: empty server', `${f1(ours.mem.empty / 1024)} MiB`, `${f1(ref.mem.empty / 1024)} MiB`, '', ''],
+  [`RSS 1 s after every client left: cycle 1 / cycle ${CYCLES} / worst`, `${f1(ours.mem.afterFirst / 1024)} / ${f1(ours.mem.afterLast / 1024)} / ${f1(ours.mem.afterMax / 1024)} MiB (+${f1(grown(ours.mem) * 100)} %)`, `${f1(ref.mem.afterFirst / 1024)} / ${f1(ref.mem.afterLast / 1024)} / ${f1(ref.mem.afterMax / 1024)} MiB (+${f1(grown(ref.mem) * 100)} %)`, '', target(grown(ours.mem) <= 0.1, '≤ empty + 10 %')],
+  [`--data-dir: ${WRITERS} writers flood ${int(WRITERS * PER_WRITER)} updates, acknowledged (forwarded) per second`, int(durable.ackedPerSec), 'n/a (its y-leveldb persistence is not fsynced per update)', '', target(durable.ackedPerSec >= 10_000, '≥ 10,000/s')]
 ]
 
 const table = [
@@ -302,8 +309,14 @@ const table = [
   `Rerun: \`bench/yjs/run.sh${quick ? ' --quick' : ''}\` (installs @y/websocket-server 0.1.1, yjs 13.6 and y-websocket 3.1 into bench/yjs/node_modules, builds target/release/wsreg, runs both servers under the same loads in one run, loopback only). ` +
     `Measured ${new Date().toISOString().slice(0, 10)} on a 2-core machine shared with other builds: single figures are noisy, the ratios compare servers measured minutes apart in the same run.${quick ? ' **Quick run** (shorter loads, fewer rooms and cycles).' : ''}`,
   '',
-  '| measure | wsreg yjs | reference | wsreg is |',
-  '|---|---|---|---|',
-  ...rows.map(r => `| ${r.join(' | ')} |`)
+  '| measure | wsreg yjs | reference | wsreg is | issue 15 target |',
+  '|---|---|---|---|---|',
+  ...rows.map(r => `| ${r.join(' | ')} |`),
+  '',
+  'Rate loads use raw WebSocket clients sending updates made beforehand by a yjs Doc (the k-th update a reader receives is the k-th sent: rooms forward in order); the memory load uses y-websocket providers. ' +
+    'Each load runs on a fresh server. "Acknowledged" is docs/yjs.md\'s: an update another client received is on disk (group commit: one fdatasync, about 4 ms here, covers every update that arrived meanwhile). ' +
+    'In the fan-out most of the server\'s CPU is the kernel\'s: one loopback write per reader per update, which the reference pays as well.'
 ].join('\n')
 console.log(table)
+// Destroyed y-websocket providers can leave timers behind; the measurements are done.
+process.exit(0)
