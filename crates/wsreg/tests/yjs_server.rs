@@ -3,10 +3,14 @@
 //! its other connections and its other documents keep working; acknowledged updates
 //! survive `kill -9`, a torn last record is ignored, the log is compacted when the last
 //! client leaves, room names cannot escape the data directory, and cross-site upgrades
-//! are refused.
+//! are refused. Under load: a client that stops reading is closed once its queue passes
+//! `--max-outbox` while the others carry on, a frozen client is dropped after a missed
+//! ping and its awareness removed, and every update acknowledged during a flood from
+//! several writers (group commit) survives `kill -9`.
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use common::{Listening, Proc, Registry, STEP};
@@ -15,7 +19,9 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use wsreg::yjs::update_log;
-use yrs::sync::{Message, SyncMessage};
+use yrs::block::ClientID;
+use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
@@ -99,7 +105,12 @@ impl Client {
 
     /// Inserts `s` at the end of the text and sends the update.
     async fn type_text(&mut self, s: &str) {
-        let text = self.doc.get_or_insert_text("text");
+        self.type_into("text", s).await
+    }
+
+    /// Inserts `s` at the end of the text named `name` and sends the update.
+    async fn type_into(&mut self, name: &str, s: &str) {
+        let text = self.doc.get_or_insert_text(name);
         let before = self.doc.transact().state_vector();
         let len = text.len(&self.doc.transact());
         text.insert(&mut self.doc.transact_mut(), len, s);
@@ -108,7 +119,11 @@ impl Client {
     }
 
     fn text(&self) -> String {
-        let text = self.doc.get_or_insert_text("text");
+        self.text_of("text")
+    }
+
+    fn text_of(&self, name: &str) -> String {
+        let text = self.doc.get_or_insert_text(name);
         text.get_string(&self.doc.transact())
     }
 
@@ -315,4 +330,196 @@ async fn room_names_stay_inside_the_data_directory() {
     // Same name, same document.
     let again = Client::join(&addr, "a%2Fb").await;
     assert_eq!(again.text(), "a%2Fb");
+}
+
+/// A WebSocket client that never reads after the handshake: its receive buffer is made
+/// small, so the server's writes back up into the server's queue for it.
+async fn stalled_client(
+    server: &Listening,
+    room: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/{room}", server.addr);
+    let (socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    socket
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_the_others_carry_on() {
+    const UPDATES: usize = 96;
+    const SIZE: usize = 64 << 10;
+    let reg = Registry::new();
+    let (_server, addr) = start(&reg, &["--max-outbox", "262144"]);
+    let mut writer = Client::join(&addr, "r").await;
+    let mut reader = Client::join(&addr, "r").await;
+    let mut stalled = stalled_client(&addr, "r").await;
+    // 6 MiB: more than the stalled connection's socket buffers (4 MiB at most on Linux)
+    // and its 256 KiB queue hold.
+    // In step with the reader, whose queue then never holds more than one update.
+    let chunk = "y".repeat(SIZE);
+    for _ in 0..UPDATES {
+        writer.type_text(&chunk).await;
+        let message = reader.next().await;
+        assert!(
+            matches!(message, Message::Sync(SyncMessage::Update(_))),
+            "{message:?}"
+        );
+    }
+    assert_eq!(reader.text().len(), UPDATES * SIZE);
+    // The stalled client finds what fitted in the buffers, then the server's 1013.
+    let code = loop {
+        let frame = tokio::time::timeout(STEP, stalled.next())
+            .await
+            .expect("the close in time");
+        match frame {
+            Some(Ok(Ws::Close(Some(close)))) => break u16::from(close.code),
+            Some(Ok(Ws::Binary(_) | Ws::Ping(_))) => continue,
+            other => panic!("expected a close with a code, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1013);
+    // The room and its other clients are unaffected.
+    writer.type_text("after").await;
+    while !reader.text().ends_with("after") {
+        reader.next().await;
+    }
+    let late = Client::join(&addr, "r").await;
+    assert_eq!(late.text().len(), UPDATES * SIZE + "after".len());
+}
+
+#[tokio::test]
+async fn a_frozen_client_is_dropped_after_a_missed_ping_and_its_awareness_removed() {
+    let reg = Registry::new();
+    let (_server, addr) = start(&reg, &["--ping-interval", "200ms"]);
+    let mut observer = Client::join(&addr, "p").await;
+    // A client that announces itself, then neither reads nor writes again (its TCP
+    // connection stays open: a frozen tab, a suspended laptop).
+    let url = format!("ws://{}/p", addr.addr);
+    let (mut frozen, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let id = ClientID::new(4242);
+    let entry = AwarenessUpdateEntry {
+        clock: 1,
+        json: r#"{"user":"frozen"}"#.into(),
+    };
+    let update = AwarenessUpdate {
+        clients: HashMap::from([(id, entry)]),
+    };
+    frozen
+        .send(Ws::binary(Message::Awareness(update).encode_v1()))
+        .await
+        .unwrap();
+    // The observer answers the pings (it reads); it sees the frozen client arrive and
+    // then leave, with no fixed wait: Client::next bounds each step.
+    let mut present = false;
+    loop {
+        if let Message::Awareness(update) = observer.next().await
+            && let Some(entry) = update.clients.get(&id)
+        {
+            match &*entry.json {
+                "null" => break,
+                _ => present = true,
+            }
+        }
+    }
+    assert!(
+        present,
+        "the frozen client's state was seen before its removal"
+    );
+    // Its connection is gone; the observer's is not.
+    let ended = tokio::time::timeout(STEP, async {
+        while let Some(Ok(_)) = frozen.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the server dropped the frozen connection");
+    observer.type_text("still here").await;
+    observer.sync().await;
+}
+
+#[tokio::test]
+async fn updates_acknowledged_during_a_flood_survive_kill_9() {
+    const WRITERS: usize = 6;
+    const PER_WRITER: usize = 3000;
+    const KILL_AFTER: usize = 2000;
+    let reg = Registry::new();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let (mut server, addr) = start(&reg, &["--data-dir", data_dir]);
+    let mut observer = Client::join(&addr, "flood").await;
+    // Each writer types numbered tokens into a text of its own, as fast as it can send
+    // (without waiting for anything), so updates arrive together and share fsyncs.
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let mut writer = Client::join(&addr, "flood").await;
+        writers.push(tokio::spawn(async move {
+            for n in 0..PER_WRITER {
+                let token = format!("{n};");
+                let text = writer.doc.get_or_insert_text(format!("w{w}"));
+                let before = writer.doc.transact().state_vector();
+                let len = text.len(&writer.doc.transact());
+                text.insert(&mut writer.doc.transact_mut(), len, &token);
+                let update = writer.doc.transact().encode_state_as_update_v1(&before);
+                let frame = Ws::binary(Message::Sync(SyncMessage::Update(update)).encode_v1());
+                if writer.socket.send(frame).await.is_err() {
+                    return; // the server was killed
+                }
+            }
+        }));
+    }
+    // Everything the observer receives was forwarded, so acknowledged (docs/yjs.md).
+    let count = |c: &Client| -> usize {
+        (0..WRITERS)
+            .map(|w| c.text_of(&format!("w{w}")).matches(';').count())
+            .sum()
+    };
+    while count(&observer) < KILL_AFTER {
+        observer.next().await;
+    }
+    server.signal(libc::SIGKILL);
+    server.wait_exit(STEP);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged: Vec<String> = (0..WRITERS)
+        .map(|w| observer.text_of(&format!("w{w}")))
+        .collect();
+
+    let (_server, addr) = start(&reg, &["--data-dir", data_dir]);
+    let back = Client::join(&addr, "flood").await;
+    for (w, seen) in acknowledged.iter().enumerate() {
+        let stored = back.text_of(&format!("w{w}"));
+        // A writer's updates are stored in the order it sent them: what was
+        // acknowledged is a prefix of what survived.
+        assert!(
+            stored.starts_with(seen.as_str()),
+            "writer {w}: {} acknowledged tokens, {} stored, not a prefix",
+            seen.matches(';').count(),
+            stored.matches(';').count()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_update_sent_right_before_leaving_still_reaches_the_others() {
+    let reg = Registry::new();
+    let data = tempfile::tempdir().unwrap();
+    let (_server, addr) = start(&reg, &["--data-dir", data.path().to_str().unwrap()]);
+    let mut observer = Client::join(&addr, "bye").await;
+    let mut writer = Client::join(&addr, "bye").await;
+    // The update and the close arrive in one write: the update waits for a commit,
+    // which the leaving connection must still make.
+    let text = writer.doc.get_or_insert_text("text");
+    text.insert(&mut writer.doc.transact_mut(), 0, "last words");
+    let update = writer
+        .doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
+    writer.socket.feed(Ws::binary(frame)).await.unwrap();
+    writer.socket.feed(Ws::Close(None)).await.unwrap();
+    writer.socket.flush().await.unwrap();
+    while observer.text() != "last words" {
+        observer.next().await;
+    }
 }

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use wsreg::Backend;
 use wsreg::servers::yjs::{self, DEFAULT_MAX_DOC, DEFAULT_MAX_MESSAGE};
-use wsreg::yjs::{Limits, Rooms};
+use wsreg::yjs::{DEFAULT_MAX_OUTBOX, Limits, Rooms};
 
 use super::server::{self, RegisteredArgs};
 
@@ -26,6 +27,22 @@ pub struct Args {
     /// the connection with 1009
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DOC)]
     max_doc: usize,
+    /// The most bytes queued for one connection; a client that falls further behind is
+    /// closed with 1013 (the others are not slowed down)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_OUTBOX)]
+    max_outbox: usize,
+    /// How often the server pings each client; one that has not answered by the next
+    /// ping is dropped and its awareness removed (e.g. 15s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = ping_interval)]
+    ping_interval: Duration,
+}
+
+fn ping_interval(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the interval must be more than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
@@ -42,7 +59,14 @@ pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
         backend,
         yjs::KIND,
         args.server.launch(yjs::KIND),
-        yjs::router(Arc::new(rooms), args.max_message),
+        yjs::router(
+            Arc::new(rooms),
+            yjs::Config {
+                max_message: args.max_message,
+                max_outbox: args.max_outbox,
+                ping_interval: args.ping_interval,
+            },
+        ),
         |_| {},
     )
 }

@@ -1,15 +1,32 @@
 //! The Yjs sync server (`wsreg yjs`): a y-websocket compatible endpoint at every path,
 //! one document per path ([`crate::yjs`] holds the protocol, the rooms and the storage).
 //!
-//! Each connection is one task: it forwards what its room queues for it to the socket,
-//! and hands each binary frame it receives to the room on a blocking thread (the room
-//! may fsync). A frame is handled completely — stored, applied, forwarded — before the
-//! next frame of the same connection is read. A frame the room refuses closes this
-//! connection with the error's close code; text frames close it with 1003 (1007 when
-//! they are not even UTF-8). Other connections and rooms carry on, unless the room's
-//! storage failed, which closes every connection of that room (1011).
+//! Each connection is one task that sends what its room queues for it and hands each
+//! binary frame it receives to the room. Decisions that are not obvious:
+//!
+//! - Frames are handled on the task itself, not on a blocking thread: handling never
+//!   waits for the disk (an update is appended with one `write`; the `fdatasync` is the
+//!   room's group commit). Handing every frame to another thread cost more CPU than the
+//!   Yjs work itself. Frames over [`INLINE_FRAME`] bytes, whose decoding can take
+//!   milliseconds, run under `block_in_place` so the worker's other tasks move away.
+//! - Group commit: after a frame whose effects wait for the log's `fdatasync`, the task
+//!   first handles every frame that has already arrived (up to [`COMMIT_BATCH`]), then
+//!   commits on a blocking thread, so a burst from one client shares one `fdatasync`,
+//!   and commits of several connections share one too (see [`crate::yjs::room`]).
+//! - Liveness: the server pings every `ping_interval`; a connection that has sent
+//!   nothing (not even the pong) by the next ping, or whose socket accepts nothing for
+//!   two intervals, is frozen and is dropped; leaving the room removes its awareness.
+//! - A connection that falls more than `max_outbox` bytes behind is closed with 1013;
+//!   the room tells its task at once, even in the middle of a blocked socket write.
+//!
+//! A frame the room refuses closes this connection with the error's close code; text
+//! frames close it with 1003 (1007 when they are not even UTF-8). Other connections and
+//! rooms carry on, unless the room's storage failed, which closes every connection of
+//! that room (1011).
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -17,11 +34,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::FutureExt;
 
 use super::socket;
 use crate::shutdown::Shutdown;
 use crate::yjs::message::close_code;
-use crate::yjs::room::{self, ConnId, Outgoing, Room};
+use crate::yjs::outbox::{self, Inbox, Outgoing, Overflow};
+use crate::yjs::room::{ConnId, Handled, Room};
 use crate::yjs::{ProtocolError, Rooms, room_name};
 
 /// The kind Yjs servers register as.
@@ -33,15 +53,33 @@ pub const DEFAULT_MAX_MESSAGE: usize = 8 << 20;
 /// The default per-document limit: 64 MiB of encoded state.
 pub const DEFAULT_MAX_DOC: usize = 64 << 20;
 
+/// The default interval between the server's pings.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Frames up to this size are handled right on the connection's task.
+pub const INLINE_FRAME: usize = 64 << 10;
+
+/// The most frames handled before their effects are committed.
+pub const COMMIT_BATCH: usize = 256;
+
+/// How each connection is served.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// The largest message accepted, in bytes.
+    pub max_message: usize,
+    /// The most bytes queued for one connection before it is closed (1013).
+    pub max_outbox: usize,
+    /// How often the server pings each connection.
+    pub ping_interval: Duration,
+}
+
 /// The Yjs server's routes: a WebSocket upgrade at every path, the path naming the room.
-pub fn router(rooms: Arc<Rooms>, max_message: usize) -> Router {
-    Router::new()
-        .fallback(accept)
-        .with_state((rooms, max_message))
+pub fn router(rooms: Arc<Rooms>, config: Config) -> Router {
+    Router::new().fallback(accept).with_state((rooms, config))
 }
 
 async fn accept(
-    State((rooms, max_message)): State<(Arc<Rooms>, usize)>,
+    State((rooms, config)): State<(Arc<Rooms>, Config)>,
     OriginalUri(uri): OriginalUri,
     shutdown: Shutdown,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -53,8 +91,8 @@ async fn accept(
             return (StatusCode::URI_TOO_LONG, body).into_response();
         }
     };
-    socket::upgrade(ws, max_message, shutdown, move |socket, shutdown| {
-        connection(socket, shutdown, rooms, name, max_message)
+    socket::upgrade(ws, config.max_message, shutdown, move |socket, shutdown| {
+        connection(socket, shutdown, rooms, name, config)
     })
 }
 
@@ -62,6 +100,8 @@ async fn accept(
 enum End {
     /// The client closed or vanished.
     Gone,
+    /// The client stopped answering: dropped without a closing handshake.
+    Frozen,
     /// The server is shutting down.
     Shutdown,
     /// A message over the limit.
@@ -75,13 +115,13 @@ async fn connection(
     shutdown: Shutdown,
     rooms: Arc<Rooms>,
     name: String,
-    max_message: usize,
+    config: Config,
 ) {
     let conn = ConnId::next();
-    let (outbox, mut queued) = room::outbox();
+    let (outbox, mut inbox) = outbox::outbox(config.max_outbox);
     let joined = {
         let (rooms, name) = (rooms.clone(), name.clone());
-        tokio::task::spawn_blocking(move || rooms.join(&name, conn, outbox)).await
+        off_the_workers(rooms.persistent(), move || rooms.join(&name, conn, outbox)).await
     };
     let room = match joined {
         Ok(Ok(room)) => room,
@@ -96,84 +136,191 @@ async fn connection(
         }
     };
     tracing::debug!("connection joined room {name:?}");
-    let end = serve(&mut socket, &shutdown, &rooms, &room, conn, &mut queued).await;
-    let leaving = {
-        let (rooms, room) = (rooms.clone(), room.clone());
-        tokio::task::spawn_blocking(move || rooms.leave(&room, conn))
+    let mut conn = Connection {
+        socket: &mut socket,
+        inbox: &mut inbox,
+        rooms: &rooms,
+        room: &room,
+        id: conn,
+        config,
     };
+    let end = conn.serve(&shutdown).await;
+    // Leave first, so the others hear at once that this client's awareness is gone.
+    let id = conn.id;
+    let leaving = rooms.clone();
+    let _ = off_the_workers(rooms.persistent(), move || leaving.leave(room, id)).await;
     match end {
         End::Gone => {}
+        End::Frozen => {
+            tracing::debug!("room {name:?}: dropped a connection that stopped answering")
+        }
         End::Shutdown => socket::close_going_away(socket).await,
-        End::TooLarge => socket::close_too_large(socket, max_message).await,
+        End::TooLarge => socket::close_too_large(socket, config.max_message).await,
         End::Refused(code, reason) => {
             tracing::debug!("room {name:?}: closing a connection with {code}: {reason}");
-            socket::close_refused(socket, code, reason).await
+            // A client that stopped reading cannot take the Close either: it gets as long
+            // as any blocked write does before the client counts as frozen.
+            let close = socket::close_refused(socket, code, reason);
+            let _ = tokio::time::timeout(2 * config.ping_interval, close).await;
         }
     }
-    let _ = leaving.await;
 }
 
-/// Pumps frames both ways until the connection ends.
-async fn serve(
-    socket: &mut WebSocket,
-    shutdown: &Shutdown,
-    rooms: &Arc<Rooms>,
-    room: &Arc<Room>,
-    conn: ConnId,
-    queued: &mut tokio::sync::mpsc::Receiver<Outgoing>,
-) -> End {
-    loop {
-        tokio::select! {
-            () = shutdown.requested() => return End::Shutdown,
-            outgoing = queued.recv() => match outgoing {
-                Some(Outgoing::Frame(frame)) => {
-                    if socket.send(Message::Binary(frame.into())).await.is_err() {
-                        return End::Gone;
-                    }
-                }
-                Some(Outgoing::Close(error)) => return refused(&error),
-                // The room dropped this connection: it did not keep up with the updates.
-                None => {
-                    return End::Refused(
-                        close_code::TRY_AGAIN_LATER,
-                        "dropped: too many messages waiting for this connection".into(),
-                    );
-                }
-            },
-            received = socket.recv() => match received {
-                None | Some(Ok(Message::Close(_))) => return End::Gone,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Text(_))) => return refused(&ProtocolError::TextFrame),
-                Some(Ok(Message::Binary(frame))) => {
-                    let handled = {
-                        let room = room.clone();
-                        tokio::task::spawn_blocking(move || room.handle(conn, &frame)).await
-                    };
-                    match handled {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error @ ProtocolError::Storage(_))) => {
-                            let (rooms, room, e) = (rooms.clone(), room.clone(), error.clone());
-                            let _ = tokio::task::spawn_blocking(move || rooms.discard(&room, &e)).await;
-                            return refused(&error);
+/// Runs `f` on a blocking thread when it does disk I/O (`io`), else right here: a
+/// blocking thread per join and leave of in-memory rooms cost CPU, and RSS for the
+/// threads' stacks and allocator arenas that outlive a load.
+async fn off_the_workers<T: Send + 'static>(
+    io: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    match io {
+        true => tokio::task::spawn_blocking(f).await,
+        false => Ok(f()),
+    }
+}
+
+/// One connection of a room, while it is served.
+struct Connection<'a> {
+    socket: &'a mut WebSocket,
+    inbox: &'a mut Inbox,
+    rooms: &'a Arc<Rooms>,
+    room: &'a Arc<Room>,
+    id: ConnId,
+    config: Config,
+}
+
+impl Connection<'_> {
+    /// Pumps frames both ways until the connection ends.
+    async fn serve(&mut self, shutdown: &Shutdown) -> End {
+        let interval = self.config.ping_interval;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = true;
+        // Frames handled whose effects wait for the log's fdatasync.
+        let mut uncommitted = 0;
+        loop {
+            let overflowed = self.inbox.overflowed();
+            let step = tokio::select! {
+                biased;
+                () = shutdown.requested() => Err(End::Shutdown),
+                overflow = overflowed => Err(dropped(overflow)),
+                _ = ping.tick() => match std::mem::replace(&mut heard, false) {
+                    true => self.send(Message::Ping(Bytes::new())).await,
+                    false => Err(End::Frozen),
+                },
+                outgoing = self.inbox.recv() => match outgoing {
+                    Some(Outgoing::Frame(frame)) => self.send(Message::Binary(frame)).await,
+                    Some(Outgoing::Close(error)) => Err(refused(&error)),
+                    None => Err(dropped(Overflow { limit: self.config.max_outbox })),
+                },
+                received = self.socket.recv() => {
+                    heard = true;
+                    match self.receive(received) {
+                        Ok(Handled::Done) => Ok(()),
+                        Ok(Handled::AwaitsCommit) => {
+                            uncommitted += 1;
+                            match uncommitted >= COMMIT_BATCH {
+                                true => self.commit(&mut uncommitted).await,
+                                false => Ok(()),
+                            }
                         }
-                        Ok(Err(error)) => return refused(&error),
-                        Err(e) => {
-                            tracing::error!("room {:?}: handling a message failed: {}", room.name(), crate::error::Chain(&e));
-                            return End::Refused(close_code::INTERNAL, "internal error".into());
-                        }
+                        Err(error) => self.refuse(error).await,
                     }
+                },
+                // Nothing else to do right now: commit what the frames before stored.
+                () = std::future::ready(()), if uncommitted > 0 => self.commit(&mut uncommitted).await,
+            };
+            if let Err(end) = step {
+                // What this connection's last frames stored must still reach the others
+                // (they wait for a commit), even though this connection is ending.
+                if uncommitted > 0 {
+                    let _ = self.commit(&mut uncommitted).await;
                 }
-                Some(Err(e)) if socket::is_too_large(&e) => return End::TooLarge,
-                Some(Err(e)) if socket::is_invalid_utf8(&e) => {
-                    return End::Refused(close_code::INVALID, "a text frame that is not UTF-8".into());
-                }
-                Some(Err(e)) => {
-                    tracing::debug!("connection ended: {e}");
-                    return End::Gone;
-                }
-            },
+                return end;
+            }
         }
     }
+
+    /// Handles what the socket delivered.
+    fn receive(&self, received: Option<Result<Message, axum::Error>>) -> Result<Handled, Refusal> {
+        let frame = match received {
+            Some(Ok(Message::Binary(frame))) => frame,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Handled::Done),
+            None | Some(Ok(Message::Close(_))) => return Err(Refusal::End(End::Gone)),
+            Some(Ok(Message::Text(_))) => return Err(Refusal::Protocol(ProtocolError::TextFrame)),
+            Some(Err(e)) if socket::is_too_large(&e) => return Err(Refusal::End(End::TooLarge)),
+            Some(Err(e)) if socket::is_invalid_utf8(&e) => {
+                let reason = "a text frame that is not UTF-8".into();
+                return Err(Refusal::End(End::Refused(close_code::INVALID, reason)));
+            }
+            Some(Err(e)) => {
+                tracing::debug!("connection ended: {e}");
+                return Err(Refusal::End(End::Gone));
+            }
+        };
+        let handled = match frame.len() <= INLINE_FRAME {
+            true => self.room.handle(self.id, &frame),
+            false => tokio::task::block_in_place(|| self.room.handle(self.id, &frame)),
+        };
+        handled.map_err(Refusal::Protocol)
+    }
+
+    /// Makes what the handled frames stored durable, which sends their effects.
+    async fn commit(&mut self, uncommitted: &mut usize) -> Result<(), End> {
+        *uncommitted = 0;
+        let room = self.room.clone();
+        match tokio::task::spawn_blocking(move || room.commit()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => self.refuse(Refusal::Protocol(error)).await,
+            Err(e) => {
+                tracing::error!(
+                    "room {:?}: committing failed: {}",
+                    self.room.name(),
+                    crate::error::Chain(&e)
+                );
+                Err(End::Refused(close_code::INTERNAL, "internal error".into()))
+            }
+        }
+    }
+
+    /// Ends the connection; a storage failure discards the whole room first.
+    async fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
+        let error = match refusal {
+            Refusal::End(end) => return Err(end),
+            Refusal::Protocol(error) => error,
+        };
+        if let ProtocolError::Storage(_) = error {
+            let (rooms, room, e) = (self.rooms.clone(), self.room.clone(), error.clone());
+            let _ = tokio::task::spawn_blocking(move || rooms.discard(&room, &e)).await;
+        }
+        Err(refused(&error))
+    }
+
+    /// Sends one message; gives up when the room drops this connection meanwhile or the
+    /// socket takes nothing for two ping intervals (a client that stopped reading).
+    async fn send(&mut self, message: Message) -> Result<(), End> {
+        let overflowed = self.inbox.overflowed();
+        let mut sending = pin!(self.socket.send(message));
+        // The usual case, a socket with room in its buffer, sets up no timer.
+        if let Some(sent) = sending.as_mut().now_or_never() {
+            return sent.map_err(|_| End::Gone);
+        }
+        tokio::select! {
+            sent = sending => sent.map_err(|_| End::Gone),
+            overflow = overflowed => Err(dropped(overflow)),
+            () = tokio::time::sleep(2 * self.config.ping_interval) => Err(End::Frozen),
+        }
+    }
+}
+
+/// Why handling a frame ends the connection.
+enum Refusal {
+    End(End),
+    Protocol(ProtocolError),
+}
+
+fn dropped(overflow: Overflow) -> End {
+    End::Refused(close_code::TRY_AGAIN_LATER, format!("dropped: {overflow}"))
 }
 
 fn refused(error: &ProtocolError) -> End {

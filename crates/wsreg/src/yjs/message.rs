@@ -48,8 +48,13 @@ pub enum Incoming {
     SyncStep1(StateVector),
     /// Document changes: a sync step 2 (the answer to our step 1) or a live edit, which
     /// the server treats alike. `raw` is the update as received (what is stored and
-    /// forwarded), `update` the same decoded.
-    Update { raw: Vec<u8>, update: Update },
+    /// forwarded), `update` the same decoded; `live` says the frame is an update message
+    /// (0/2), which the room forwards as it came, without encoding it again.
+    Update {
+        raw: Vec<u8>,
+        update: Update,
+        live: bool,
+    },
     /// Awareness states (presence).
     Awareness(AwarenessUpdate),
     /// "Send me every awareness state you know."
@@ -184,6 +189,7 @@ pub fn decode(frame: &[u8], max_message: usize) -> Result<Incoming, ProtocolErro
                 _ => Incoming::Update {
                     update: decode_update(payload)?,
                     raw: payload.to_vec(),
+                    live: sub == SYNC_UPDATE,
                 },
             }
         }

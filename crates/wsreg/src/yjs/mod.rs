@@ -4,19 +4,25 @@
 //! - [`message`]: one client frame, decoded strictly, and the errors that close a
 //!   connection with their WebSocket close codes.
 //! - [`room`]: a document, its awareness and its connections; the order in which an
-//!   update is stored, applied and forwarded.
+//!   update is applied, stored and forwarded, and the group commit of the log.
+//! - [`outbox`]: a connection's queue of outgoing frames, shared between peers and
+//!   bounded in bytes.
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
 //! - [`update_log`]: a document's append-only log file and its compaction.
 //! - [`room_name`]: room names and the file names they are stored under.
+//! - `heap`: giving an unloaded room's memory back to the system (glibc's `malloc_trim`).
 //!
 //! The WebSocket server around them is [`crate::servers::yjs`].
 
+mod heap;
 pub mod message;
+pub mod outbox;
 pub mod room;
 pub mod room_name;
 pub mod rooms;
 pub mod update_log;
 
 pub use message::ProtocolError;
-pub use room::{ConnId, Limits, Outgoing, Room};
+pub use outbox::{DEFAULT_MAX_OUTBOX, Outgoing};
+pub use room::{ConnId, Limits, Room};
 pub use rooms::Rooms;

@@ -1,26 +1,36 @@
 //! One room: a Yjs document, its awareness (who is here), the connections that share it,
 //! and, with a data directory, its update log.
 //!
-//! Every operation runs under the room's lock and is synchronous (yrs is, and the log
-//! fsyncs), so callers run it on a blocking thread. Replies and broadcasts are queued to
-//! the connections *under the lock*, so every connection sees the document's updates in
-//! the order the room applied them. As in the y-websocket server, awareness updates go to
-//! every connection (the sender too), document updates to every other one.
+//! Every operation runs under the room's own lock, and nothing holds a lock wider than
+//! one room: loading the document from its log, and compacting the log, happen under
+//! this lock only (the map of rooms, [`super::rooms`], is never held across disk I/O).
+//! Replies and broadcasts are queued to the connections *under the lock*, so every
+//! connection sees the room's messages in the order the room produced them. As in the
+//! y-websocket server, awareness updates go to every connection (the sender too),
+//! document updates to every other one.
 //!
-//! An update is handled in this order: decode it (a malformed one is refused before
-//! anything happens), check the document size limit, append it to the log and fsync,
-//! apply it, forward it to the other connections. So nothing a connection can observe —
-//! a forwarded update, or a sync step 2 built from the document — ever contains an update
-//! that is not on disk yet. If the log fails, the update is neither applied nor
-//! forwarded, and the room is broken: its connections are closed and the next one
-//! reloads it from the file.
+//! An update is decoded (a malformed one is refused before anything happens), checked
+//! against the document size limit, applied, and appended to the log with one `write`
+//! (no `fsync` yet). Nothing the room sends after that leaves it until the update is
+//! durable: while appended records wait for their `fdatasync`, every outgoing message
+//! (forwarded updates, sync step 2 answers, state vectors, awareness) waits in `pending`,
+//! tagged with the number of records appended before it. [`Room::commit`] is the group
+//! commit: one caller at a time (the leader) takes the log's file and `fdatasync`s it
+//! *without* the room's lock, while other connections keep appending; then it releases
+//! every pending message whose records are now durable. Updates that arrive while a sync
+//! runs share the next one. So no client ever observes an update that is not on disk
+//! (docs/yjs.md, "acknowledged"), and one `fdatasync` (4 ms on this machine's disk)
+//! covers every update that arrived meanwhile, from one connection or many.
+//!
+//! If the log fails, nothing pending is ever sent, and the room is broken: its
+//! connections are closed and the next one reloads it from the file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use bytes::Bytes;
 use yrs::block::ClientID;
 use yrs::sync::{Awareness, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -28,11 +38,9 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 use super::message::{self, Incoming, ProtocolError};
+use super::outbox::Outbox;
 use super::update_log::{MAX_RECORD, UpdateLog};
 use crate::atomic_file::FileError;
-
-/// How many frames may wait for a slow connection before it is dropped.
-pub const OUTBOX_FRAMES: usize = 4096;
 
 /// While open, the log is compacted once it grows past this many times the size it had
 /// after its last compaction (plus [`COMPACT_SLACK`]).
@@ -60,41 +68,72 @@ impl ConnId {
     }
 }
 
-/// What a room asks a connection's writer to do.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// Send this binary frame.
-    Frame(Vec<u8>),
-    /// Close with this error's code and reason.
-    Close(ProtocolError),
+/// Why a connection could not join a room.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The room was unloaded (its last connection left) after it was looked up: look it
+    /// up again, which loads it afresh.
+    #[error("the room was closed")]
+    Closed,
+    #[error("cannot load the document")]
+    Load(#[from] FileError),
 }
 
-/// The sending side of a connection's queue.
-pub type Outbox = mpsc::Sender<Outgoing>;
-
-/// A connection's queue: the sender goes to [`Room::join`], the receiver to the writer.
-pub fn outbox() -> (Outbox, mpsc::Receiver<Outgoing>) {
-    mpsc::channel(OUTBOX_FRAMES)
+/// What a handled message leaves to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Handled {
+    /// Nothing: its effects are sent.
+    Done,
+    /// Its effects wait for the log's `fdatasync`: call [`Room::commit`] (after handling
+    /// the messages that are already there, so that they share it).
+    AwaitsCommit,
 }
 
 pub struct Room {
     name: String,
     limits: Limits,
+    log_path: Option<PathBuf>,
     state: Mutex<State>,
+    /// Held by the one caller of [`Room::commit`] that syncs the log (the leader).
+    syncing: Mutex<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Created; its document is loaded by the first join.
+    New,
+    Open,
+    /// Its last connection left (or its log failed): it takes no one any more.
+    Closed,
 }
 
 struct State {
+    phase: Phase,
     awareness: Awareness,
     peers: HashMap<ConnId, Peer>,
     log: Option<UpdateLog>,
     /// Bytes in the log right after its last compaction.
     compacted_len: u64,
+    /// Records appended since the room was loaded, and how many of them are durable.
+    appended: u64,
+    synced: u64,
+    /// Messages waiting for the records appended before them to be durable, in order:
+    /// (records appended before the message, the message).
+    pending: VecDeque<(u64, Delivery)>,
     /// An upper bound of the encoded document's size: exact at load, then grown by the
     /// size of every update applied, and recomputed when it nears the limit.
     size: usize,
     max_doc: usize,
     /// The log failed: no more updates until the room is reloaded.
     broken: bool,
+}
+
+/// A message, and who gets it.
+enum Delivery {
+    To(ConnId, Bytes),
+    /// Every connection but the one named (or all of them).
+    AllBut(Option<ConnId>, Bytes),
 }
 
 struct Peer {
@@ -104,43 +143,28 @@ struct Peer {
 }
 
 impl Room {
-    /// Opens a room: loads its document from `log_path` (when persistent) and compacts
-    /// the log into one record.
-    pub fn load(name: &str, log_path: Option<PathBuf>, limits: Limits) -> Result<Room, FileError> {
-        let doc = Doc::new();
-        let log = match log_path {
-            None => None,
-            Some(path) => {
-                let recovered = UpdateLog::read(&path)?;
-                let count = recovered.updates.len();
-                for (i, bytes) in recovered.updates.into_iter().enumerate() {
-                    let applied = Update::decode_v1(&bytes)
-                        .map_err(|e| e.to_string())
-                        .and_then(|u| apply_update(&doc, u));
-                    if let Err(e) = applied {
-                        tracing::warn!("{}: record {i} of {count} skipped: {e}", path.display());
-                    }
-                }
-                let state = encode_state(&doc);
-                let content = (!doc_is_empty(&doc)).then_some(state.as_slice());
-                Some(UpdateLog::compact(&path, content)?)
-            }
-        };
-        let size = encode_state(&doc).len();
-        let compacted_len = log.as_ref().map_or(0, UpdateLog::len);
-        Ok(Room {
+    /// A room whose document is loaded from `log_path` (when persistent) by its first
+    /// [`Room::join`]. Cheap: no I/O.
+    pub fn new(name: &str, log_path: Option<PathBuf>, limits: Limits) -> Room {
+        Room {
             name: name.to_owned(),
             limits,
+            log_path,
             state: Mutex::new(State {
-                awareness: Awareness::new(doc),
+                phase: Phase::New,
+                awareness: Awareness::new(Doc::new()),
                 peers: HashMap::new(),
-                log,
-                compacted_len,
-                size,
+                log: None,
+                compacted_len: 0,
+                appended: 0,
+                synced: 0,
+                pending: VecDeque::new(),
+                size: 0,
                 max_doc: limits.max_doc,
                 broken: false,
             }),
-        })
+            syncing: Mutex::new(()),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -151,13 +175,25 @@ impl Room {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a connection and queues the server's greeting: sync step 1 (our state
-    /// vector, so the client sends what we miss) and the awareness states we know.
-    pub fn join(&self, conn: ConnId, outbox: Outbox) {
+    /// Adds a connection (loading the document first if this is the room's first one)
+    /// and queues the server's greeting: sync step 1 (our state vector, so the client
+    /// sends what we miss) and the awareness states we know.
+    pub fn join(&self, conn: ConnId, outbox: Outbox) -> Result<(), JoinError> {
         let mut state = self.lock();
+        match state.phase {
+            Phase::Closed => return Err(JoinError::Closed),
+            Phase::New => {
+                if let Err(e) = state.load(self.log_path.as_ref()) {
+                    state.phase = Phase::Closed;
+                    return Err(e.into());
+                }
+                state.phase = Phase::Open;
+            }
+            Phase::Open => {}
+        }
         let sv = state.awareness.doc().transact().state_vector();
-        let mut greeting = vec![Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1()];
-        greeting.extend(state.awareness_frame());
+        let step1 = Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
+        let awareness = state.awareness_frame();
         state.peers.insert(
             conn,
             Peer {
@@ -165,14 +201,15 @@ impl Room {
                 clients: HashSet::new(),
             },
         );
-        for frame in greeting {
-            state.send(conn, frame);
+        for frame in std::iter::once(step1).chain(awareness) {
+            state.deliver(Delivery::To(conn, frame.into()));
         }
+        Ok(())
     }
 
     /// Handles one binary frame from `conn`. An error means: close that connection with
     /// the error's code (the room itself is unaffected, unless its storage failed).
-    pub fn handle(&self, conn: ConnId, frame: &[u8]) -> Result<(), ProtocolError> {
+    pub fn handle(&self, conn: ConnId, frame: &Bytes) -> Result<Handled, ProtocolError> {
         let incoming = message::decode(frame, self.limits.max_message)?;
         let mut state = self.lock();
         match incoming {
@@ -182,12 +219,16 @@ impl Room {
                     .doc()
                     .transact()
                     .encode_state_as_update_v1(&sv);
-                state.send(
-                    conn,
-                    Message::Sync(SyncMessage::SyncStep2(update)).encode_v1(),
-                );
+                let step2 = Message::Sync(SyncMessage::SyncStep2(update)).encode_v1();
+                state.deliver(Delivery::To(conn, step2.into()));
             }
-            Incoming::Update { raw, update, .. } => state.apply(conn, raw, update)?,
+            Incoming::Update { raw, update, live } => {
+                let forward = match live {
+                    true => frame.clone(),
+                    false => Bytes::new(),
+                };
+                state.apply(conn, raw, update, forward)?
+            }
             Incoming::Awareness(update) => {
                 let summary = state
                     .awareness
@@ -204,38 +245,83 @@ impl Room {
                     // To the sender too, as the y-websocket server does: a client that
                     // hears nothing for 30 s reconnects, and its own awareness renewals
                     // (every 15 s) coming back are what a lone client hears.
-                    state.broadcast(None, frame);
+                    state.deliver(Delivery::AllBut(None, frame.clone()));
                 }
             }
             Incoming::QueryAwareness => {
                 if let Some(frame) = state.awareness_frame() {
-                    state.send(conn, frame);
+                    state.deliver(Delivery::To(conn, frame.into()));
                 }
             }
             Incoming::Auth => {}
         }
-        Ok(())
+        Ok(match state.synced < state.appended {
+            true => Handled::AwaitsCommit,
+            false => Handled::Done,
+        })
+    }
+
+    /// Makes every update appended so far durable, then sends what waited for it (see the
+    /// module docs). Callers on other threads that arrive while one syncs wait for it and
+    /// are usually covered by the next sync, which they share.
+    pub fn commit(&self) -> Result<(), ProtocolError> {
+        let target = {
+            let state = self.lock();
+            state.check_broken()?;
+            state.appended
+        };
+        let _leader = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        let (upto, syncer) = {
+            let state = self.lock();
+            state.check_broken()?;
+            if state.synced >= target {
+                return Ok(());
+            }
+            (
+                state.appended,
+                state.log.as_ref().and_then(UpdateLog::syncer),
+            )
+        };
+        let synced = syncer.map_or(Ok(()), |s| s.sync());
+        let mut state = self.lock();
+        match synced {
+            Ok(()) => {
+                state.synced = state.synced.max(upto);
+                state.flush();
+                state.compact_if_grown()
+            }
+            Err(e) => Err(state.fail(&e)),
+        }
     }
 
     /// Removes a connection and tells the others that its awareness states are gone.
-    /// Returns whether the room is now empty.
+    /// When it was the last one, the room closes: its log is compacted (under this
+    /// room's lock only) and it takes no more connections. Returns whether it closed.
     pub fn leave(&self, conn: ConnId) -> bool {
         let mut state = self.lock();
         state.remove_peer(conn);
-        state.peers.is_empty()
+        if !state.peers.is_empty() || state.phase != Phase::Open {
+            return false;
+        }
+        state.phase = Phase::Closed;
+        if let Err(e) = state.compact() {
+            tracing::warn!(
+                "room {:?}: cannot compact its log: {}",
+                self.name,
+                crate::error::Chain(&e)
+            );
+        }
+        true
     }
 
     /// Closes every connection with `error` (the room is being discarded).
     pub fn close_all(&self, error: &ProtocolError) {
         let mut state = self.lock();
+        state.phase = Phase::Closed;
+        state.pending.clear();
         for (_, peer) in state.peers.drain() {
-            let _ = peer.outbox.try_send(Outgoing::Close(error.clone()));
+            peer.outbox.close(error.clone());
         }
-    }
-
-    /// Compacts the log (called when the last connection has left).
-    pub fn compact(&self) -> Result<(), FileError> {
-        self.lock().compact()
     }
 
     /// The whole document, encoded as one update.
@@ -245,35 +331,75 @@ impl Room {
 }
 
 impl State {
-    /// Stores, applies and forwards a document update (see the module docs for the order).
-    fn apply(&mut self, from: ConnId, raw: Vec<u8>, update: Update) -> Result<(), ProtocolError> {
-        if self.broken {
-            return Err(ProtocolError::Storage(
-                "the document's log failed earlier".into(),
-            ));
+    /// Replays the log into the (empty) document and compacts it into one record.
+    fn load(&mut self, log_path: Option<&PathBuf>) -> Result<(), FileError> {
+        let doc = self.awareness.doc();
+        if let Some(path) = log_path {
+            let recovered = UpdateLog::read(path)?;
+            let count = recovered.updates.len();
+            for (i, bytes) in recovered.updates.into_iter().enumerate() {
+                let applied = Update::decode_v1(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|u| apply_update(doc, u));
+                if let Err(e) = applied {
+                    tracing::warn!("{}: record {i} of {count} skipped: {e}", path.display());
+                }
+            }
+            let state = encode_state(doc);
+            let content = (!doc_is_empty(doc)).then_some(state.as_slice());
+            let log = UpdateLog::compact(path, content)?;
+            self.compacted_len = log.len();
+            self.log = Some(log);
         }
+        self.size = encode_state(self.awareness.doc()).len();
+        Ok(())
+    }
+
+    fn check_broken(&self) -> Result<(), ProtocolError> {
+        match self.broken {
+            true => Err(ProtocolError::Storage(
+                "the document's log failed earlier".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// The log failed: nothing waiting for it is ever sent, and no more updates are taken.
+    fn fail(&mut self, e: &FileError) -> ProtocolError {
+        self.broken = true;
+        self.pending.clear();
+        ProtocolError::Storage(error_chain(e))
+    }
+
+    /// Applies, stores and forwards a document update (see the module docs for the
+    /// order). `forward` is the frame to forward, or empty to encode one.
+    fn apply(
+        &mut self,
+        from: ConnId,
+        raw: Vec<u8>,
+        update: Update,
+        forward: Bytes,
+    ) -> Result<(), ProtocolError> {
+        self.check_broken()?;
         if update.is_empty() {
             return Ok(());
         }
         self.make_room_for(raw.len())?;
-        if let Some(log) = &mut self.log {
-            log.append(&raw).map_err(|e| {
-                self.broken = true;
-                ProtocolError::Storage(error_chain(&e))
-            })?;
-        }
         apply_update(self.awareness.doc(), update).map_err(ProtocolError::Malformed)?;
-        self.size += raw.len();
-        let frame = Message::Sync(SyncMessage::Update(raw)).encode_v1();
-        self.broadcast(Some(from), &frame);
-        if let Some(log) = &self.log
-            && log.len() > COMPACT_FACTOR * self.compacted_len + COMPACT_SLACK
-        {
-            self.compact().map_err(|e| {
-                self.broken = true;
-                ProtocolError::Storage(error_chain(&e))
-            })?;
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.append(&raw) {
+                // The document now holds an update that is not stored: it must never
+                // be seen, so the room is discarded and reloaded from its file.
+                return Err(self.fail(&e));
+            }
+            self.appended += 1;
         }
+        self.size += raw.len();
+        let frame = match forward.is_empty() {
+            true => Message::Sync(SyncMessage::Update(raw)).encode_v1().into(),
+            false => forward,
+        };
+        self.deliver(Delivery::AllBut(Some(from), frame));
         Ok(())
     }
 
@@ -290,6 +416,20 @@ impl State {
         }
     }
 
+    /// Compacts the log once it has grown well past its last compacted size.
+    fn compact_if_grown(&mut self) -> Result<(), ProtocolError> {
+        let grown = self
+            .log
+            .as_ref()
+            .is_some_and(|log| log.len() > COMPACT_FACTOR * self.compacted_len + COMPACT_SLACK);
+        match grown {
+            true => self.compact().map_err(|e| self.fail(&e)),
+            false => Ok(()),
+        }
+    }
+
+    /// Replaces the log by the document's state (written, fsynced and renamed into
+    /// place): everything appended is then durable, and what waited for it is sent.
     fn compact(&mut self) -> Result<(), FileError> {
         let Some(log) = &self.log else {
             return Ok(());
@@ -302,6 +442,8 @@ impl State {
         self.compacted_len = log.len();
         self.size = state.len();
         self.log = Some(log);
+        self.synced = self.appended;
+        self.flush();
         Ok(())
     }
 
@@ -311,27 +453,43 @@ impl State {
         (!update.clients.is_empty()).then(|| Message::Awareness(update).encode_v1())
     }
 
-    fn send(&mut self, to: ConnId, frame: Vec<u8>) {
-        let full = match self.peers.get(&to) {
-            Some(peer) => peer.outbox.try_send(Outgoing::Frame(frame)).is_err(),
-            None => false,
-        };
-        if full {
-            self.drop_slow(to);
+    /// Sends a message now, or once the updates appended before it are durable.
+    fn deliver(&mut self, delivery: Delivery) {
+        match self.synced == self.appended {
+            true => self.dispatch(delivery),
+            false => self.pending.push_back((self.appended, delivery)),
         }
     }
 
-    /// Queues `frame` for every connection but `except`.
-    fn broadcast(&mut self, except: Option<ConnId>, frame: &[u8]) {
+    /// Sends every pending message whose updates are durable now.
+    fn flush(&mut self) {
+        while let Some((after, _)) = self.pending.front()
+            && *after <= self.synced
+        {
+            let (_, delivery) = self.pending.pop_front().expect("looked at it");
+            self.dispatch(delivery);
+        }
+    }
+
+    fn dispatch(&mut self, delivery: Delivery) {
+        let (except, frame) = match delivery {
+            Delivery::To(to, frame) => {
+                let full = self
+                    .peers
+                    .get(&to)
+                    .is_some_and(|peer| peer.outbox.send(frame).is_err());
+                if full {
+                    self.drop_slow(to);
+                }
+                return;
+            }
+            Delivery::AllBut(except, frame) => (except, frame),
+        };
         let slow: Vec<ConnId> = self
             .peers
             .iter()
             .filter(|(id, _)| Some(**id) != except)
-            .filter(|(_, peer)| {
-                peer.outbox
-                    .try_send(Outgoing::Frame(frame.to_vec()))
-                    .is_err()
-            })
+            .filter(|(_, peer)| peer.outbox.send(frame.clone()).is_err())
             .map(|(id, _)| *id)
             .collect();
         for id in slow {
@@ -339,10 +497,13 @@ impl State {
         }
     }
 
-    /// A connection whose queue is full (or whose writer is gone) is dropped: its queue
-    /// closes, and its writer closes the socket once it has sent what was queued.
+    /// A connection whose queue is full (or whose writer is gone) is dropped: its writer
+    /// is told at once and closes the connection with 1013.
     fn drop_slow(&mut self, conn: ConnId) {
         tracing::debug!("dropping a connection that does not keep up");
+        if let Some(peer) = self.peers.get(&conn) {
+            peer.outbox.overflow();
+        }
         self.remove_peer(conn);
     }
 
@@ -359,7 +520,7 @@ impl State {
         }
         if let Ok(update) = self.awareness.update_with_clients(gone) {
             let frame = Message::Awareness(update).encode_v1();
-            self.broadcast(None, &frame);
+            self.deliver(Delivery::AllBut(None, frame.into()));
         }
     }
 }
@@ -417,6 +578,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yjs::outbox::{self, Inbox, Outgoing};
+    use futures_util::FutureExt;
     use yrs::sync::AwarenessUpdate;
     use yrs::sync::awareness::AwarenessUpdateEntry;
     use yrs::{GetString, Text};
@@ -426,11 +589,36 @@ mod tests {
         max_doc: 1 << 20,
     };
 
-    fn edit(text: &str) -> Vec<u8> {
+    fn edit(text: &str) -> Bytes {
         let doc = Doc::new();
         doc.get_or_insert_text("t")
             .insert(&mut doc.transact_mut(), 0, text);
-        Message::Sync(SyncMessage::Update(encode_state(&doc))).encode_v1()
+        Message::Sync(SyncMessage::Update(encode_state(&doc)))
+            .encode_v1()
+            .into()
+    }
+
+    fn outbox() -> (Outbox, Inbox) {
+        outbox::outbox(1 << 20)
+    }
+
+    fn open(log_path: Option<PathBuf>, limits: Limits) -> Room {
+        Room::new("x", log_path, limits)
+    }
+
+    /// The room loaded again from its log, as after a restart.
+    fn reload(log_path: PathBuf) -> Room {
+        let room = open(Some(log_path), LIMITS);
+        room.join(ConnId::next(), outbox().0).unwrap();
+        room
+    }
+
+    /// Handles a frame and commits what it stored, as a connection does.
+    fn handle(room: &Room, conn: ConnId, frame: &Bytes) -> Result<(), ProtocolError> {
+        if room.handle(conn, frame)? == Handled::AwaitsCommit {
+            room.commit()?;
+        }
+        Ok(())
     }
 
     fn text_of(state: &[u8]) -> String {
@@ -442,9 +630,9 @@ mod tests {
         text.get_string(&doc.transact())
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<Message> {
+    fn drain(rx: &mut Inbox) -> Vec<Message> {
         let mut out = Vec::new();
-        while let Ok(Outgoing::Frame(f)) = rx.try_recv() {
+        while let Some(Some(Outgoing::Frame(f))) = rx.recv().now_or_never() {
             out.push(Message::decode_v1(&f).unwrap());
         }
         out
@@ -454,36 +642,36 @@ mod tests {
     fn updates_reach_the_others_and_survive_a_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("room-x.ylog");
-        let room = Room::load("x", Some(path.clone()), LIMITS).unwrap();
+        let room = open(Some(path.clone()), LIMITS);
         let (a, b) = (ConnId::next(), ConnId::next());
         let (tx_a, mut rx_a) = outbox();
         let (tx_b, mut rx_b) = outbox();
-        room.join(a, tx_a);
-        room.join(b, tx_b);
+        room.join(a, tx_a).unwrap();
+        room.join(b, tx_b).unwrap();
         assert!(matches!(
             drain(&mut rx_a)[..],
             [Message::Sync(SyncMessage::SyncStep1(_))]
         ));
         drain(&mut rx_b);
-        room.handle(a, &edit("hello")).unwrap();
+        handle(&room, a, &edit("hello")).unwrap();
         assert!(drain(&mut rx_a).is_empty(), "no echo to the sender");
         assert!(matches!(
             drain(&mut rx_b)[..],
             [Message::Sync(SyncMessage::Update(_))]
         ));
         drop(room); // as after kill -9: no compaction on close
-        let room = Room::load("x", Some(path), LIMITS).unwrap();
+        let room = reload(path);
         assert_eq!(text_of(&room.state()), "hello");
     }
 
     #[test]
     fn awareness_of_a_leaving_connection_is_removed_for_the_others() {
-        let room = Room::load("x", None, LIMITS).unwrap();
+        let room = open(None, LIMITS);
         let (a, b) = (ConnId::next(), ConnId::next());
         let (tx_a, mut rx_a) = outbox();
         let (tx_b, mut rx_b) = outbox();
-        room.join(a, tx_a);
-        room.join(b, tx_b);
+        room.join(a, tx_a).unwrap();
+        room.join(b, tx_b).unwrap();
         drain(&mut rx_a);
         drain(&mut rx_b);
         let mut clients = HashMap::new();
@@ -495,7 +683,7 @@ mod tests {
             },
         );
         let frame = Message::Awareness(AwarenessUpdate { clients }).encode_v1();
-        room.handle(a, &frame).unwrap();
+        handle(&room, a, &frame.into()).unwrap();
         assert_eq!(drain(&mut rx_b).len(), 1);
         assert_eq!(
             drain(&mut rx_a).len(),
@@ -520,12 +708,12 @@ mod tests {
             max_message: 1 << 20,
             max_doc: 100,
         };
-        let room = Room::load("x", None, limits).unwrap();
+        let room = open(None, limits);
         let a = ConnId::next();
         let (tx, _rx) = outbox();
-        room.join(a, tx);
-        room.handle(a, &edit("small")).unwrap();
-        let err = room.handle(a, &edit(&"x".repeat(200))).unwrap_err();
+        room.join(a, tx).unwrap();
+        handle(&room, a, &edit("small")).unwrap();
+        let err = handle(&room, a, &edit(&"x".repeat(200))).unwrap_err();
         assert_eq!(err, ProtocolError::DocumentFull { limit: 100 });
         assert_eq!(text_of(&room.state()), "small");
     }
@@ -542,24 +730,24 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("room-x.ylog");
-        let room = Room::load("x", Some(path.clone()), LIMITS).unwrap();
+        let room = open(Some(path.clone()), LIMITS);
         let a = ConnId::next();
         let (tx, mut rx) = outbox();
-        room.join(a, tx);
-        room.handle(a, &edit("kept")).unwrap();
+        room.join(a, tx).unwrap();
+        handle(&room, a, &edit("kept")).unwrap();
         for frame in frames {
-            let err = room.handle(a, frame).unwrap_err();
+            let err = handle(&room, a, &Bytes::from_static(frame)).unwrap_err();
             assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
         }
         drain(&mut rx);
         let step1 = Message::Sync(SyncMessage::SyncStep1(StateVector::default())).encode_v1();
-        room.handle(a, &step1).unwrap();
+        handle(&room, a, &step1.into()).unwrap();
         assert!(matches!(
             drain(&mut rx)[..],
             [Message::Sync(SyncMessage::SyncStep2(_))]
         ));
         drop(room);
-        let room = Room::load("x", Some(path), LIMITS).unwrap();
+        let room = reload(path);
         assert_eq!(
             text_of(&room.state()),
             "kept",

@@ -1,12 +1,16 @@
 //! The rooms a server has open, loaded lazily and unloaded when their last connection
 //! leaves.
 //!
-//! Joining and leaving take this map's lock first and the room's second, so "find or
-//! load the room, then join it" and "leave, and unload the room if it is now empty" are
-//! each atomic: a room in the map always has a connection (except while it loads), and
-//! no room is loaded twice — two loaded copies would append to the same file. An unload
-//! compacts the room's log before the lock is released, so the next load reads the
-//! compacted file.
+//! This map's lock is held only to look a room up, insert or remove it: never across
+//! disk I/O. Loading a room (replaying its log) and unloading it (compacting its log)
+//! happen under that room's own lock, so a slow disk or a large document delays only
+//! its own room, and joins to other rooms go on meanwhile.
+//!
+//! No room is loaded twice — two loaded copies would append to the same file: a room
+//! in the map is loaded by its first join, under its lock; a room whose last connection
+//! left is marked closed and compacted under its lock before it leaves the map, and a
+//! join that finds it closed (it looked the room up just before) replaces it by a fresh
+//! room, which loads the compacted file.
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -14,8 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::message::ProtocolError;
-use super::room::{ConnId, Limits, Outbox, Room};
-use super::room_name;
+use super::outbox::Outbox;
+use super::room::{ConnId, JoinError, Limits, Room};
+use super::{heap, room_name};
 use crate::atomic_file::{FileError, fail};
 
 pub struct Rooms {
@@ -42,43 +47,57 @@ impl Rooms {
         })
     }
 
+    /// Whether rooms are stored on disk (joining and leaving then do disk I/O).
+    pub fn persistent(&self) -> bool {
+        self.data_dir.is_some()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Joins `conn` to room `name`, loading the room first if it is not open.
     pub fn join(&self, name: &str, conn: ConnId, outbox: Outbox) -> Result<Arc<Room>, FileError> {
-        let mut open = self.lock();
-        let room = match open.get(name) {
-            Some(room) => room.clone(),
-            None => {
-                let path = self
-                    .data_dir
-                    .as_ref()
-                    .map(|d| d.join(room_name::file_name(name)));
-                let room = Arc::new(Room::load(name, path, self.limits)?);
-                open.insert(name.to_owned(), room.clone());
-                room
+        loop {
+            let room = self
+                .lock()
+                .entry(name.to_owned())
+                .or_insert_with(|| self.create(name))
+                .clone();
+            match room.join(conn, outbox.clone()) {
+                Ok(()) => return Ok(room),
+                Err(JoinError::Closed) => self.remove(&room),
+                Err(JoinError::Load(e)) => {
+                    self.remove(&room);
+                    return Err(e);
+                }
             }
-        };
-        room.join(conn, outbox);
-        Ok(room)
+        }
     }
 
-    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty.
-    pub fn leave(&self, room: &Arc<Room>, conn: ConnId) {
+    fn create(&self, name: &str) -> Arc<Room> {
+        let path = self
+            .data_dir
+            .as_ref()
+            .map(|d| d.join(room_name::file_name(name)));
+        Arc::new(Room::new(name, path, self.limits))
+    }
+
+    /// Takes `room` out of the map, if it is still there (and not a newer room).
+    fn remove(&self, room: &Arc<Room>) {
         let mut open = self.lock();
-        if !room.leave(conn) {
-            return;
-        }
         if open.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
             open.remove(room.name());
-            if let Err(e) = room.compact() {
-                tracing::warn!(
-                    "room {:?}: cannot compact its log: {}",
-                    room.name(),
-                    crate::error::Chain(&e)
-                );
+        }
+    }
+
+    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty,
+    /// and then, once the room is freed, gives its memory back to the system.
+    pub fn leave(&self, room: Arc<Room>, conn: ConnId) {
+        if room.leave(conn) {
+            self.remove(&room);
+            if Arc::into_inner(room).is_some() {
+                heap::release_free_memory();
             }
         }
     }
@@ -86,10 +105,7 @@ impl Rooms {
     /// Unloads a room whose log failed: every connection is closed with `error`, and the
     /// next connection loads the room again from its file.
     pub fn discard(&self, room: &Arc<Room>, error: &ProtocolError) {
-        let mut open = self.lock();
-        if open.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
-            open.remove(room.name());
-        }
+        self.remove(room);
         tracing::error!("room {:?}: {error}; closed its connections", room.name());
         room.close_all(error);
     }

@@ -3,8 +3,10 @@
 //! Layout: the 8-byte magic `WSREGYL1`, then records `[len: u32 LE][crc: u32 LE][update]`,
 //! where `crc` is the CRC-32 of the length bytes and the update together.
 //!
-//! - **Append** writes one record with a single `write` and then `fdatasync`s the file;
-//!   only after that returns does the caller treat the update as stored (see
+//! - **Append** writes one record with a single `write`; it is stored once a later
+//!   [`UpdateLog::syncer`]'s `fdatasync` has returned. Syncing apart from appending is
+//!   what makes group commit possible: every record appended before one `fdatasync`
+//!   starts is made durable by it, and the sync runs without the room's lock (see
 //!   `docs/yjs.md`, "acknowledged"). A failed append truncates the file back to its last
 //!   good length, so a later append never lands after a half-written record.
 //! - **Read** returns every intact record in order and stops at the first one that is
@@ -20,6 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::atomic_file::{self, FileError, fail};
 use crate::registry::Timestamp;
@@ -78,7 +81,7 @@ pub struct Recovered {
 #[derive(Debug)]
 pub struct UpdateLog {
     path: PathBuf,
-    file: Option<File>,
+    file: Option<Arc<File>>,
     len: u64,
     records: u64,
 }
@@ -211,28 +214,26 @@ impl UpdateLog {
         let file = open_append(path)?;
         Ok(UpdateLog {
             path: path.to_owned(),
-            file: Some(file),
+            file: Some(Arc::new(file)),
             len: bytes.len() as u64,
             records: 1,
         })
     }
 
-    /// Appends one update and fsyncs it. When this returns `Ok`, the update survives a
-    /// crash of the process or the machine.
+    /// Appends one update, not yet synced: it survives a crash of the process or the
+    /// machine once a [`Syncer::sync`] that started after this returned has returned.
     pub fn append(&mut self, update: &[u8]) -> Result<(), FileError> {
         assert!(update.len() <= MAX_RECORD, "update over the record limit");
         if self.file.is_none() {
             atomic_file::replace(&self.path, MAGIC, 0o600)?;
-            self.file = Some(open_append(&self.path)?);
+            self.file = Some(Arc::new(open_append(&self.path)?));
             self.len = MAGIC.len() as u64;
         }
-        let file = self.file.as_mut().expect("opened above");
-        let written = file
-            .write_all(&record(update))
-            .and_then(|()| file.sync_data());
-        if let Err(e) = written {
+        let file: &File = self.file.as_ref().expect("opened above");
+        let mut writer = file;
+        if let Err(e) = writer.write_all(&record(update)) {
             // Cut a partial record off, so that the next append follows a good one.
-            let _ = file.set_len(self.len).and_then(|()| file.sync_data());
+            let _ = file.set_len(self.len);
             return Err(fail("append to", &self.path)(e));
         }
         self.len += (HEADER + update.len()) as u64;
@@ -256,6 +257,29 @@ impl UpdateLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What makes the appends so far durable, usable without holding this log (and so
+    /// without the room's lock). `None` while the log has no file (nothing appended).
+    pub fn syncer(&self) -> Option<Syncer> {
+        let file = self.file.clone()?;
+        Some(Syncer {
+            file,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// The log's file, for an `fdatasync` that runs while appends go on.
+pub struct Syncer {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl Syncer {
+    /// Makes every record appended before this call durable.
+    pub fn sync(&self) -> Result<(), FileError> {
+        self.file.sync_data().map_err(fail("sync", &self.path))
     }
 }
 
