@@ -40,10 +40,12 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+# and wsreg as users build it, without the etcd feature
 cargo clippy --all-targets --quiet -- -D warnings
 
 step "cargo build (the binary the JavaScript and browser tests start)"
-cargo build --quiet --bins
+cargo build --quiet --workspace --all-features --bins
 export WSREG_BIN="$PWD/target/debug/wsreg"
 
 step "Rust tests"
@@ -57,10 +59,10 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 fi
 if command -v cargo-nextest >/dev/null; then
-  cargo nextest run --no-fail-fast "${ignored[@]}"
-  cargo test --quiet --doc
+  cargo nextest run --workspace --all-features --no-fail-fast "${ignored[@]}"
+  cargo test --quiet --workspace --all-features --doc
 else
-  cargo test --no-fail-fast -- "${test_ignored[@]}"
+  cargo test --workspace --all-features --no-fail-fast -- "${test_ignored[@]}"
 fi
 
 step "WebSocket conformance: the Autobahn fuzzing client against wsreg echo (docs/autobahn.md)"

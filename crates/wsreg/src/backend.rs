@@ -5,10 +5,14 @@
 //!
 //! The local directory is located either way: the `--auth token` secret lives beside it,
 //! per user and per host, whatever the backend.
+//!
+//! etcd is a cargo feature (`etcd`, off by default: its client needs `protoc` to build);
+//! without it every registry is the directory.
 
 use std::sync::Arc;
 
 use crate::error::Result;
+#[cfg(feature = "etcd")]
 use crate::etcd::{EtcdConfig, EtcdWatch, keys};
 use crate::registration::{Registration, Server};
 use crate::registry::{Answer, LiveWatch, Store};
@@ -17,16 +21,22 @@ use crate::registry::{Answer, LiveWatch, Store};
 #[derive(Debug, Clone)]
 pub struct Backend {
     store: Store,
+    #[cfg(feature = "etcd")]
     etcd: Option<Arc<EtcdConfig>>,
 }
 
 impl Backend {
     /// The local directory `store`.
     pub fn dir(store: Store) -> Backend {
-        Backend { store, etcd: None }
+        Backend {
+            store,
+            #[cfg(feature = "etcd")]
+            etcd: None,
+        }
     }
 
     /// The etcd cluster of `config`; `store` still holds the token.
+    #[cfg(feature = "etcd")]
     pub fn etcd(store: Store, config: EtcdConfig) -> Backend {
         Backend {
             store,
@@ -40,65 +50,80 @@ impl Backend {
     }
 
     /// The etcd settings, when the backend is etcd.
+    #[cfg(feature = "etcd")]
     pub fn etcd_config(&self) -> Option<&EtcdConfig> {
         self.etcd.as_deref()
     }
 
+    /// Whether the registry is etcd rather than the directory.
+    pub fn is_etcd(&self) -> bool {
+        #[cfg(feature = "etcd")]
+        if self.etcd.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// Where the registry is, for messages: a directory or `etcd://members`.
     pub fn describe(&self) -> String {
-        match &self.etcd {
-            None => self.store.dir().display().to_string(),
-            Some(config) => format!("{}{}", crate::etcd::config::SCHEME, config.endpoints()),
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            return format!("{}{}", crate::etcd::config::SCHEME, config.endpoints());
         }
+        self.store.dir().display().to_string()
     }
 
     /// Registers `server` and keeps it registered until the guard is dropped.
     pub fn register(&self, server: Server) -> Result<Registration> {
-        match &self.etcd {
-            None => server.register(&self.store),
-            Some(config) => server.register_lease(config.clone()),
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            return server.register_lease(config.clone());
         }
+        server.register(&self.store)
     }
 
     /// Registers `server` once, for another process (`wsreg register`).
     pub fn register_once(&self, server: Server) -> Result<crate::Entry> {
-        match &self.etcd {
-            None => server.register_once(&self.store),
-            Some(config) => {
-                let entry = server.entry().clone();
-                block_on(keys::put_once(config, &entry))?;
-                Ok(entry)
-            }
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            let entry = server.entry().clone();
+            block_on(keys::put_once(config, &entry))?;
+            return Ok(entry);
         }
+        server.register_once(&self.store)
     }
 
     /// Removes the entry `id`; says whether there was one.
     pub fn unregister(&self, id: &str) -> Result<bool> {
-        match &self.etcd {
-            None => self.store.unregister(id),
-            Some(config) => Ok(block_on(keys::delete(config, id))?),
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            return Ok(block_on(keys::delete(config, id))?);
         }
+        self.store.unregister(id)
     }
 
     /// Every entry, live or not, in registration order (`wsreg list` judges them).
     pub fn entries(&self) -> Result<Vec<crate::Entry>> {
-        match &self.etcd {
-            None => Ok(self.store.read()?.entries),
-            Some(config) => Ok(block_on(keys::read_all(config))?),
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            return Ok(block_on(keys::read_all(config))?);
         }
+        Ok(self.store.read()?.entries)
     }
 
     /// Starts the live list's watch.
     pub fn watch(&self) -> Result<Live> {
-        match &self.etcd {
-            None => Ok(Live::Dir(LiveWatch::spawn(self.store.clone())?)),
-            Some(config) => Ok(Live::Etcd(Box::new(EtcdWatch::spawn(config.clone())?))),
+        #[cfg(feature = "etcd")]
+        if let Some(config) = &self.etcd {
+            return Ok(Live::Etcd(Box::new(EtcdWatch::spawn(config.clone())?)));
         }
+        Ok(Live::Dir(LiveWatch::spawn(self.store.clone())?))
     }
 }
 
 /// Runs a one-off request to completion on a runtime of its own (for commands that have
 /// none).
+#[cfg(feature = "etcd")]
 fn block_on<T>(
     call: impl Future<Output = Result<T, crate::etcd::EtcdError>>,
 ) -> Result<T, crate::etcd::EtcdError> {
@@ -112,6 +137,7 @@ fn block_on<T>(
 /// The live list, kept current by push, from either backend.
 pub enum Live {
     Dir(LiveWatch),
+    #[cfg(feature = "etcd")]
     Etcd(Box<EtcdWatch>),
 }
 
@@ -120,6 +146,7 @@ impl Live {
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Answer>> {
         match self {
             Live::Dir(w) => w.subscribe(),
+            #[cfg(feature = "etcd")]
             Live::Etcd(w) => w.subscribe(),
         }
     }
@@ -133,6 +160,7 @@ impl Live {
     pub async fn exact(&self) -> Arc<Answer> {
         match self {
             Live::Dir(w) => w.exact().await,
+            #[cfg(feature = "etcd")]
             Live::Etcd(w) => w.exact().await,
         }
     }

@@ -58,6 +58,7 @@ pub enum Error {
 
     /// The etcd backend failed (its message names the request and the members).
     #[error(transparent)]
+    #[cfg(feature = "etcd")]
     Etcd(#[from] crate::etcd::EtcdError),
 
     /// An operating-system call on a registry path failed.

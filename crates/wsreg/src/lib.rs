@@ -36,6 +36,7 @@
 pub mod atomic_file;
 pub mod backend;
 pub mod error;
+#[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod health;
 pub mod http;

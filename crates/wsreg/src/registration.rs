@@ -28,6 +28,7 @@ use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use serde_json::{Map, Value};
 
 use crate::error::{Chain, Result};
+#[cfg(feature = "etcd")]
 use crate::etcd::{EtcdConfig, HeldLease};
 use crate::registry::inotify::{Inotify, WatchFlags};
 use crate::registry::liveness::{hostname, start_time_of};
@@ -177,6 +178,7 @@ impl Server {
 
     /// Registers the server in etcd: its entry is a key under a lease kept alive until
     /// the guard is dropped, which revokes it.
+    #[cfg(feature = "etcd")]
     pub fn register_lease(self, config: Arc<EtcdConfig>) -> Result<Registration> {
         let lease = HeldLease::start(config, &self.entry)?;
         Ok(Registration {
@@ -204,6 +206,7 @@ enum Keeping {
         thread: Option<JoinHandle<()>>,
     },
     /// The entry is an etcd key under this lease (`None` once revoked).
+    #[cfg(feature = "etcd")]
     Lease(Option<HeldLease>),
 }
 
@@ -230,6 +233,7 @@ impl Registration {
     /// A lease is revoked, which deletes its key.
     fn leave(&mut self) -> Result<()> {
         let (store, stop, leaving, thread) = match &mut self.keeping {
+            #[cfg(feature = "etcd")]
             Keeping::Lease(lease) => {
                 return lease.take().map_or(Ok(()), |l| Ok(l.revoke()?));
             }

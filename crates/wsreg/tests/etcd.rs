@@ -2,9 +2,11 @@
 //! scripts/etcd-cluster.sh on loopback ports, SIGKILLed when the test ends, pass or
 //! fail): the same API over etcd, a failed member, a killed server, a partitioned one,
 //! and a compaction. A missing etcd fails the test with the command that installs it.
+//! Built with the `etcd` feature (./test.sh builds with every feature).
 //!
 //! "Another host" is a process in its own UTS namespace whose hostname differs
 //! (`unshare -r -u`): for a reader its entry is remote, so only its lease can end it.
+#![cfg(feature = "etcd")]
 
 mod common;
 

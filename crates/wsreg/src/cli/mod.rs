@@ -100,9 +100,9 @@ pub fn init_logging() {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let backend = cli.backend.backend(Store::locate(cli.registry)?)?;
-    let dir_only = |command: &str| match backend.etcd_config() {
-        Some(_) => bail!("{command} works on the local directory only, not with --backend etcd"),
-        None => Ok(backend.store().clone()),
+    let dir_only = |command: &str| match backend.is_etcd() {
+        true => bail!("{command} works on the local directory only, not with --backend etcd"),
+        false => Ok(backend.store().clone()),
     };
     match cli.command {
         Command::List(args) => list::run(&backend, args),
