@@ -220,11 +220,21 @@ impl Book {
         view
     }
 
-    /// Records a probe's result; whether the state changed.
-    fn record(&mut self, id: &str, health: Health) -> bool {
-        let changed = self.states.get(id).is_none_or(|h| h.state != health.state);
+    /// Records a probe's result for `entry`; whether the state changed. A result for an
+    /// entry that is no longer listed as it was probed is dropped: found by id in the
+    /// last view's parts, so a round of N results costs N lookups, not N scans of N.
+    fn record(&mut self, entry: &Arc<Entry>, health: Health) -> bool {
+        let listed = self
+            .parts
+            .get(&entry.id)
+            .is_some_and(|p| Arc::ptr_eq(&p.entry, entry));
+        let changed = listed
+            && self
+                .states
+                .get(&entry.id)
+                .is_none_or(|h| h.state != health.state);
         if changed {
-            self.states.insert(id.to_owned(), health);
+            self.states.insert(entry.id.clone(), health);
             self.last = None;
         }
         changed
@@ -415,9 +425,8 @@ async fn run(shared: Arc<Shared>, interval: Duration) {
             Some(probed) = results.recv() => {
                 in_flight.remove(&probed.entry.id);
                 // A result that comes after the last subscriber left, or for an entry
-                // that is gone, is not recorded.
-                let still_listed = shared.watch.current().live.iter().any(|e| Arc::ptr_eq(e, &probed.entry));
-                if next_round.is_some() && still_listed && shared.book().record(&probed.entry.id, probed.health) {
+                // that is gone (see `record`), is not recorded.
+                if next_round.is_some() && shared.book().record(&probed.entry, probed.health) {
                     shared.publish();
                 }
             }
