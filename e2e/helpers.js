@@ -50,6 +50,18 @@ export class Sandbox {
     return this.track(new Proc(cmd, args, {}));
   }
 
+  /**
+   * Starts a stand-in server: a process that listens on a loopback port of its own and
+   * does nothing else (readers show an entry only while its process listens on its port).
+   * @returns {Promise<{ proc: Proc, port: number }>}
+   */
+  async listener() {
+    const code = "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port));";
+    const proc = this.spawn(process.execPath, '-e', code);
+    const port = Number((await proc.line(/^(\d+)$/))[1]);
+    return { proc, port };
+  }
+
   /** @param {Proc} proc */
   track(proc) {
     this.procs.add(proc);

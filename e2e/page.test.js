@@ -146,8 +146,8 @@ describe('the page of wsreg demo', () => {
   });
 
   it('renders a hostile name as text, and runs no script', async () => {
-    const host = sandbox.spawn('sleep', '120');
-    const register = sandbox.wsreg('register', '--port', '9', '--pid', String(host.pid), '--name', HOSTILE);
+    const { proc: host, port } = await sandbox.listener();
+    const register = sandbox.wsreg('register', '--port', String(port), '--pid', String(host.pid), '--name', HOSTILE);
     const id = (await register.line(/^(\S+)$/))[1];
     assert.equal((await register.waitExit()).code, 0);
     const card = page.locator(`.card[data-id="${id}"]`);

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,17 @@ def run_wsreg(*args: str) -> str:
         raise RuntimeError(f"the wsreg binary is missing at {WSREG_BIN}: run `cargo build` first, or set WSREG_BIN")
     env = {**os.environ, "WSREG_LOG": "error"}
     return subprocess.run([WSREG_BIN, *args], check=True, capture_output=True, text=True, env=env, timeout=20).stdout
+
+
+def listening_port() -> int:
+    """A loopback port this test process listens on until it exits: readers list an entry
+    only while its process listens on the entry's port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    _LISTENERS.append(server)
+    return int(server.getsockname()[1])
+
+
+_LISTENERS: List[socket.socket] = []
 
 
 def listed(directory: str, *flags: str) -> List[Dict[str, Any]]:

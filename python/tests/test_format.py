@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import wsreg
 
-from .support import RegistryTestCase, TempRegistry, listed, run_wsreg, start_time_of
+from .support import RegistryTestCase, TempRegistry, listed, listening_port, run_wsreg, start_time_of
 
 OPTIONS = {
     "kind": "mcp",
@@ -84,7 +84,7 @@ class FormatTest(RegistryTestCase):
         self.assertTrue(mine.endswith("}\n"))
 
     def test_registry_path_ending_in_json_names_the_directory(self) -> None:
-        with wsreg.register(port=4321, registry=self.reg.dir + ".json") as reg:
+        with wsreg.register(port=listening_port(), registry=self.reg.dir + ".json") as reg:
             self.assertEqual(reg.file, os.path.join(self.reg.dir, f"{reg.id}.json"))
             self.assertEqual([s["id"] for s in listed(self.reg.dir)], [reg.id])
         self.assertFalse(os.path.exists(reg.file))

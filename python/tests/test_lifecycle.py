@@ -13,7 +13,7 @@ import warnings
 
 import wsreg
 
-from .support import RegistryTestCase, listed
+from .support import RegistryTestCase, listed, listening_port
 
 
 class LifecycleTest(RegistryTestCase):
@@ -92,7 +92,7 @@ class LifecycleTest(RegistryTestCase):
         self.assertEqual(server.wait(), 0)
 
     def test_a_forked_child_ending_leaves_its_parents_entry(self) -> None:
-        with wsreg.register(port=4000, registry=self.reg.dir) as reg:
+        with wsreg.register(port=listening_port(), registry=self.reg.dir) as reg:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
                 pid = os.fork()

@@ -59,9 +59,6 @@ pub struct HoldArgs {
     /// How many servers this process registers
     #[arg(long)]
     count: usize,
-    /// The first port of its entries
-    #[arg(long)]
-    first_port: u32,
 }
 
 /// `wsreg-bench etcd-hold`: registers `count` entries of this process, prints each
@@ -69,7 +66,7 @@ pub struct HoldArgs {
 /// closes.
 pub fn hold(args: HoldArgs) -> Result<()> {
     let config = EtcdConfig::parse(&args.backend)?.with_ttl(HOLD_TTL);
-    let entries = crate::fill::entries(args.count, args.first_port);
+    let entries = crate::fill::entries(args.count)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -161,8 +158,7 @@ pub fn run(args: Args) -> Result<()> {
         let count = per.min(args.servers - h * per);
         let mut cmd = Command::new(&me);
         cmd.args(["etcd-hold", "--backend", &backend])
-            .args(["--count", &count.to_string()])
-            .args(["--first-port", &(1 + h * per).to_string()]);
+            .args(["--count", &count.to_string()]);
         holders.push(Spawned::start(cmd, "holder")?);
     }
     let mut latency = hist::new();
@@ -213,7 +209,7 @@ pub fn run(args: Args) -> Result<()> {
         let members = Members::connect(&config).await?;
         let mut subscriber = Subscriber::open(&b_events).await?;
         let mut change = hist::new();
-        for entry in crate::fill::entries(args.changes, 60_000) {
+        for entry in crate::fill::entries(args.changes)? {
             subscriber.clear();
             let start = tokio::time::Instant::now();
             put_under_lease(

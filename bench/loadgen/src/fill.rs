@@ -2,32 +2,71 @@
 //! file per entry, written through the library) for wsreg and the Vite plugin, and
 //! version 1's single file for the v1 build.
 //!
-//! Every entry names this runner's PID (alive, with its real start time), so every entry
-//! is live for every reader; each reader judges liveness its own way.
+//! Every entry names this runner's PID (alive, with its real start time) and a port it
+//! listens on, so every entry is live for every reader; each reader judges liveness its
+//! own way (wsreg's readers check that the process holds a LISTEN socket on the port).
 
+use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
 use crate::suite::Side;
 
-/// `n` entries of this process, ports from `first_port` (wrapping in 1..=65535).
-pub fn entries(n: usize, first_port: u32) -> Vec<wsreg::Entry> {
+/// `n` entries of this process, on the first `n` of its [`listening_ports`].
+pub fn entries(n: usize) -> Result<Vec<wsreg::Entry>> {
     let pid = std::process::id();
-    (0..n)
-        .map(|i| {
-            let port = ((first_port + i as u32 - 1) % 65_535 + 1) as u16;
+    Ok(listening_ports(n)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| {
             wsreg::Server::for_pid("bench", port, pid)
                 .name(format!("bench server {i}"))
                 .entry()
                 .clone()
         })
+        .collect())
+}
+
+/// `n` loopback ports this process listens on until it exits: the same ports for every
+/// caller, bound on the first ask (one descriptor each; the soft descriptor limit is
+/// raised to the hard one when `n` needs it).
+pub fn listening_ports(n: usize) -> Result<Vec<u16>> {
+    static POOL: Mutex<Vec<TcpListener>> = Mutex::new(Vec::new());
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < n {
+        raise_descriptor_limit(n as u64 + 4096);
+    }
+    while pool.len() < n {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .with_context(|| format!("cannot listen on port {} of {n}", pool.len() + 1))?;
+        pool.push(listener);
+    }
+    pool[..n]
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
         .collect()
+}
+
+/// Raises the soft limit on open descriptors towards `want` (at most the hard limit).
+fn raise_descriptor_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write the struct we pass, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// Writes `n` live entries where `side` reads them.
 pub fn fill(side: Side, registry: &Path, n: usize) -> Result<Vec<wsreg::Entry>> {
-    let entries = entries(n, 30_000);
+    let entries = entries(n)?;
     match side {
         Side::V1 => write_v1(registry, &entries)?,
         Side::Wsreg | Side::Baseline => {

@@ -156,6 +156,16 @@ impl Live {
         self.subscribe().borrow().clone()
     }
 
+    /// Asks for local entries' listening sockets to be checked again (the directory's
+    /// watch: [`LiveWatch::recheck_listeners`]; etcd's judges its entries as they come).
+    pub fn recheck_listeners(&self) {
+        match self {
+            Live::Dir(w) => w.recheck_listeners(),
+            #[cfg(feature = "etcd")]
+            Live::Etcd(_) => {}
+        }
+    }
+
     /// The answer, exact at the time of the call.
     pub async fn exact(&self) -> Arc<Answer> {
         match self {

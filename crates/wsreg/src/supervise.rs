@@ -216,12 +216,16 @@ pub fn run(
                 owner,
             });
         }
+        // The port answered a connect but has no LISTEN socket in this network
+        // namespace's table now (closed since): registered, and shown once it listens.
         Listener::Nobody => {
             tracing::warn!(
-                "no listening socket on port {port} in /proc/net: registering {program_name} itself"
+                "no listening socket on port {port} in /proc/net: registering {program_name} itself; \
+                 readers show it only while it listens there"
             );
             child.id()
         }
+        Listener::Unchecked => child.id(),
     };
     if listener != child.id() {
         forwarder.also_to(listener);

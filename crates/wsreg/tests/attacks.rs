@@ -89,7 +89,7 @@ fn a_world_writable_registry_directory_is_repaired_by_the_next_writer_with_a_war
     let dir = reg.store().dir().to_owned();
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = reg.output(&["register", "--port", "4000", "--pid", "1"]);
+    let out = reg.output(&["register", "--port", &common::own_port().to_string()]);
     assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -216,12 +216,13 @@ fn ten_thousand_entries_are_listed_correctly_and_quickly() {
     let (_serve, serve) = reg.serve(&[]);
     let pid = std::process::id();
     let start = start_time_of(pid);
+    let port = common::own_port();
     let dir = private_dir(&reg);
     for i in 0..10_000 {
         let entry = serde_json::json!({
             "version": 2,
             "id": format!("echo-{i:05}"), "kind": if i % 2 == 0 { "echo" } else { "yjs" },
-            "port": 1 + i % 65000, "pid": pid, "pidStartTime": start,
+            "port": port, "pid": pid, "pidStartTime": start,
             "startedAt": "2026-11-25T12:00:00.000Z",
             "name": format!("server {i}"), "project": format!("p{}", i % 10),
         });

@@ -198,7 +198,7 @@ fn servers_register_in_etcd_and_serve_lists_them_as_the_directory_does() {
         &[
             "register",
             "--port",
-            "4000",
+            &common::own_port().to_string(),
             "--pid",
             &std::process::id().to_string(),
         ],
@@ -533,10 +533,11 @@ fn tls_and_client_certificates_are_passed_through_to_etcd() {
             .unwrap()
     };
     let pid = std::process::id().to_string();
+    let port = common::own_port().to_string();
     // The member may still be starting: the first registration is retried for a while.
     let deadline = Instant::now() + STEP;
     let id = loop {
-        let out = run(true, &["register", "--port", "4000", "--pid", &pid]);
+        let out = run(true, &["register", "--port", &port, "--pid", &pid]);
         if out.status.success() {
             break String::from_utf8(out.stdout).unwrap().trim().to_owned();
         }

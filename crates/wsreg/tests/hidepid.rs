@@ -45,16 +45,6 @@ fn as_nobody(wsreg: &Path, registry: &Path, hidepid: bool, args: &[&str]) -> Out
     output
 }
 
-/// A child killed (by its PID) when the test ends, even by a failed assertion.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs root (a mount namespace, setpriv): cargo nextest run --run-ignored all, as ./test.sh does as root"]
 fn an_unreadable_process_is_unknown_listed_and_never_pruned() {
@@ -68,15 +58,16 @@ fn an_unreadable_process_is_unknown_listed_and_never_pruned() {
     std::fs::create_dir(&base).unwrap();
     std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
     let registry = base.join("servers.json");
-    let mut root_process = Killed(Command::new("sleep").arg("300").spawn().unwrap());
-    let pid = root_process.0.id().to_string();
+    let (mut root_process, port) = common::listening_process();
+    let pid = root_process.pid().to_string();
+    let port = port.to_string();
 
     // nobody registers root's process (its /proc entry is readable without hidepid).
     let registered = as_nobody(
         &wsreg,
         &registry,
         false,
-        &["register", "--port", "4321", "--pid", &pid],
+        &["register", "--port", &port, "--pid", &pid],
     );
     let id = String::from_utf8(registered.stdout)
         .unwrap()
@@ -109,8 +100,8 @@ fn an_unreadable_process_is_unknown_listed_and_never_pruned() {
     );
 
     // Once the process is really gone, prune removes the entry.
-    root_process.0.kill().unwrap();
-    root_process.0.wait().unwrap();
+    root_process.signal(libc::SIGKILL);
+    root_process.wait_exit(common::STEP);
     as_nobody(&wsreg, &registry, false, &["prune"]);
     assert!(!entry_file.exists(), "prune kept a dead entry");
 }

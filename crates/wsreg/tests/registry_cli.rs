@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::own_port;
+
 const WSREG: &str = env!("CARGO_BIN_EXE_wsreg");
 
 fn wsreg(registry: &Path, args: &[&str]) -> Output {
@@ -112,8 +115,8 @@ fn a_storm_of_100_registrations_and_100_unregistrations_loses_nothing() {
     let reader = spawn_reader(&registry, stop.clone());
 
     let start = Instant::now();
-    let outputs = storm(&registry, 100, |i| {
-        vec!["register".into(), "--port".into(), (10_000 + i).to_string()]
+    let outputs = storm(&registry, 100, |_| {
+        vec!["register".into(), "--port".into(), own_port().to_string()]
     });
     let registered = start.elapsed();
     let mut ids: Vec<String> = outputs
@@ -159,12 +162,18 @@ fn a_storm_of_100_registrations_and_100_unregistrations_loses_nothing() {
 fn a_sigkilled_server_is_hidden_at_once_and_listed_dead_with_all() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = tmp.path().join("servers.json");
-    let mut server = Command::new("sleep").arg("60").spawn().unwrap();
-    let pid = server.id().to_string();
+    let (mut server, port) = common::listening_process();
+    let pid = server.pid().to_string();
     let out = wsreg(
         &registry,
         &[
-            "register", "--port", "4100", "--pid", &pid, "--name", "victim",
+            "register",
+            "--port",
+            &port.to_string(),
+            "--pid",
+            &pid,
+            "--name",
+            "victim",
         ],
     );
     assert!(
@@ -174,10 +183,9 @@ fn a_sigkilled_server_is_hidden_at_once_and_listed_dead_with_all() {
     );
     assert_eq!(servers(&list_json(&registry, &[])).len(), 1);
 
-    // SAFETY: kill on a PID this test started and has not reaped.
-    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGKILL) }, 0);
+    server.signal(libc::SIGKILL);
     // Not yet reaped: a zombie, already dead to readers.
-    let stat = format!("/proc/{}/stat", server.id());
+    let stat = format!("/proc/{}/stat", server.pid());
     let zombie = Instant::now();
     while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
         assert!(
@@ -195,7 +203,7 @@ fn a_sigkilled_server_is_hidden_at_once_and_listed_dead_with_all() {
     assert_eq!(servers(&all)[0]["live"], false);
     assert_eq!(servers(&all)[0]["deadReason"], "zombie");
 
-    server.wait().unwrap();
+    server.wait_exit(Duration::from_secs(5));
     let all = list_json(&registry, &["--all"]);
     assert_eq!(servers(&all)[0]["deadReason"], "no such process");
     let table = String::from_utf8(wsreg(&registry, &["list", "--all"]).stdout).unwrap();
@@ -217,7 +225,7 @@ fn filters_select_by_project_and_kind() {
             &[
                 "register",
                 "--port",
-                "4200",
+                &own_port().to_string(),
                 "--kind",
                 kind,
                 "--project",
@@ -242,7 +250,7 @@ fn list_json_is_the_canonical_document() {
         &[
             "register",
             "--port",
-            "4300",
+            &own_port().to_string(),
             "--name",
             "n",
             "--meta",
@@ -279,7 +287,10 @@ fn list_json_is_the_canonical_document() {
     );
     assert_eq!(servers(&doc)[0]["id"], id.as_str());
     assert_eq!(servers(&doc)[0]["meta"]["tool"], "x");
-    assert_eq!(servers(&doc)[0]["url"], "ws://127.0.0.1:4300/");
+    assert_eq!(
+        servers(&doc)[0]["url"],
+        format!("ws://127.0.0.1:{}/", own_port())
+    );
 }
 
 #[test]
@@ -294,7 +305,8 @@ fn errors_are_one_line_naming_the_file_and_exit_non_zero() {
     let target = tmp.path().join("target");
     std::fs::create_dir(&target).unwrap();
     std::os::unix::fs::symlink(&target, &registry).unwrap();
-    for args in [&["list"][..], &["register", "--port", "1"], &["prune"]] {
+    let port = own_port().to_string();
+    for args in [&["list"][..], &["register", "--port", &port], &["prune"]] {
         let out = wsreg(&registry, args);
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
@@ -315,7 +327,7 @@ fn errors_are_one_line_naming_the_file_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running process with pid 4194304"));
     let out = wsreg(
         &registry,
-        &["register", "--port", "1", "--kind", "Bad Kind"],
+        &["register", "--port", &port, "--kind", "Bad Kind"],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("kind must be a lowercase word"));
     let out = wsreg(&registry, &["register", "--port", "0"]);
@@ -356,7 +368,7 @@ fn watch_sees_changes(mode: &str) {
     };
     assert_eq!(servers(&next()).len(), 0);
     let started = Instant::now();
-    let out = wsreg(&registry, &["register", "--port", "4400"]);
+    let out = wsreg(&registry, &["register", "--port", &own_port().to_string()]);
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let doc = next();
     println!(
@@ -376,7 +388,8 @@ fn a_given_registry_whose_parent_is_missing_is_an_error_for_writers_and_a_warnin
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-dir").join("deeper");
     let registry = missing.join("servers.json");
-    for args in [&["register", "--port", "4000"][..], &["echo"]] {
+    let port = own_port().to_string();
+    for args in [&["register", "--port", &port][..], &["echo"]] {
         let out = wsreg(&registry, args);
         assert!(!out.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -388,7 +401,7 @@ fn a_given_registry_whose_parent_is_missing_is_an_error_for_writers_and_a_warnin
     );
     // The same path through the environment variable.
     let out = Command::new(WSREG)
-        .args(["register", "--port", "4000"])
+        .args(["register", "--port", &port])
         .env("WSREG_REGISTRY", &registry)
         .output()
         .unwrap();
@@ -406,7 +419,7 @@ fn a_given_registry_whose_parent_is_missing_is_an_error_for_writers_and_a_warnin
 fn the_default_registry_is_created_with_its_parents() {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(WSREG)
-        .args(["register", "--port", "4000"])
+        .args(["register", "--port", &own_port().to_string()])
         .env("HOME", home.path())
         .env_remove("WSREG_REGISTRY")
         .output()

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::own_port;
 use wsreg::{Server, Store};
 
 /// A tmpfs mounted for one test, unmounted on drop.
@@ -65,7 +67,7 @@ fn run(cmd: &str, args: &[&str]) {
 fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
     let fs = TinyFs::mount("64k");
     let store = Store::new(fs.dir.join("servers"));
-    let first = Server::new("echo", 4000).register(&store).unwrap();
+    let first = Server::new("echo", own_port()).register(&store).unwrap();
     let before = std::fs::read(store.entry_path(first.id())).unwrap();
     // Fill the file system to the last byte.
     let filler = fs.dir.join("filler");
@@ -75,7 +77,7 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
     let _ = std::io::Write::write_all(&mut f, &[0u8]);
     drop(f);
 
-    let err = Server::new("echo", 4001)
+    let err = Server::new("echo", own_port())
         .name("n".repeat(200))
         .register(&store)
         .map(drop)
@@ -104,7 +106,7 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
     );
 
     std::fs::remove_file(&filler).unwrap();
-    let second = Server::new("echo", 4001).register(&store).unwrap();
+    let second = Server::new("echo", own_port()).register(&store).unwrap();
     assert_eq!(store.live().unwrap().len(), 2, "{}", second.id());
 }
 
@@ -113,9 +115,9 @@ fn a_full_disk_fails_registration_clearly_and_keeps_the_file() {
 fn a_read_only_registry_fails_writes_clearly_and_keeps_serving_reads() {
     let fs = TinyFs::mount("1m");
     let store = Store::new(fs.dir.join("servers"));
-    let live = Server::new("echo", 4000).register(&store).unwrap();
+    let live = Server::new("echo", own_port()).register(&store).unwrap();
     fs.remount_read_only();
-    let err = Server::new("echo", 4001)
+    let err = Server::new("echo", own_port())
         .register(&store)
         .map(drop)
         .unwrap_err();

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use wsreg::registry::{FileRead, SkipReason};
 use wsreg::{Error, Server, Store};
 
+mod common;
+use common::own_port;
+
 fn temp_store() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
     fs::create_dir(tmp.path().join("reg")).unwrap();
@@ -62,7 +65,7 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 fn registration_writes_one_file_and_removes_it_on_drop() {
     let (_tmp, store) = temp_store();
-    let reg = Server::new("echo", 4000)
+    let reg = Server::new("echo", own_port())
         .name("a")
         .project("p")
         .register(&store)
@@ -151,7 +154,7 @@ fn the_directory_deleted_is_recreated_with_the_entry() {
 #[test]
 fn an_entry_unregistered_by_mistake_comes_back_and_a_replaced_one_is_restored() {
     let (_tmp, store) = temp_store();
-    let reg = Server::new("echo", 4000).register(&store).unwrap();
+    let reg = Server::new("echo", own_port()).register(&store).unwrap();
     assert!(store.unregister(reg.id()).unwrap());
     wait_listed(&store, &[reg.id()]);
     // Another valid entry renamed over the file: the owner restores its own.
@@ -165,7 +168,7 @@ fn an_entry_unregistered_by_mistake_comes_back_and_a_replaced_one_is_restored() 
             .live()
             .unwrap()
             .first()
-            .is_some_and(|e| e.port == 4000)
+            .is_some_and(|e| e.port == own_port())
     });
 }
 
@@ -437,7 +440,7 @@ fn a_hundred_registrations_at_once_lose_nothing_and_leave_no_temp_file() {
 #[test]
 fn a_lease_is_renewed_while_the_registration_lives() {
     let (_tmp, store) = temp_store();
-    let reg = Server::new("echo", 4000)
+    let reg = Server::new("echo", own_port())
         .lease(Duration::from_secs(1))
         .register(&store)
         .unwrap();

@@ -9,17 +9,33 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use wsreg::Store;
-use wsreg::registry::{Judge, ProcessState, ProcessTable, Timestamp, model};
+use wsreg::registry::{Judge, Listening, ProcessState, ProcessTable, Timestamp, model};
 
-struct CaseTable(HashMap<u32, Option<u64>>);
+/// A case's `processes` (PID → start time) and, when the case describes them, its
+/// `sockets` (PID → the ports it listens on; `null`: its descriptors cannot be read).
+struct CaseTable {
+    processes: HashMap<u32, Option<u64>>,
+    sockets: Option<HashMap<u32, Option<Vec<u16>>>>,
+}
 
 impl ProcessTable for CaseTable {
     fn probe(&self, pid: u32) -> ProcessState {
-        match self.0.get(&pid) {
+        match self.processes.get(&pid) {
             Some(start_time) => ProcessState::Running {
                 start_time: *start_time,
             },
             None => ProcessState::Missing,
+        }
+    }
+
+    fn listens(&self, pid: u32, port: u16) -> Listening {
+        let Some(sockets) = &self.sockets else {
+            return Listening::Unchecked;
+        };
+        match sockets.get(&pid) {
+            Some(None) => Listening::Unreadable(std::io::ErrorKind::PermissionDenied),
+            Some(Some(ports)) if ports.contains(&port) => Listening::Yes,
+            _ => Listening::No,
         }
     }
 }
@@ -59,14 +75,25 @@ fn answer(case_dir: &Path, case: &Value) -> Result<Value, String> {
     let snapshot = Store::new(root.join("servers"))
         .read()
         .map_err(|e| e.to_string())?;
-    let table = CaseTable(
-        case["processes"]
+    let table = CaseTable {
+        processes: case["processes"]
             .as_object()
             .unwrap()
             .iter()
             .map(|(pid, start)| (pid.parse().unwrap(), start.as_u64()))
             .collect(),
-    );
+        sockets: case["sockets"].as_object().map(|sockets| {
+            sockets
+                .iter()
+                .map(|(pid, ports)| {
+                    (
+                        pid.parse().unwrap(),
+                        serde_json::from_value(ports.clone()).unwrap(),
+                    )
+                })
+                .collect()
+        }),
+    };
     let now = Timestamp::parse(case["now"].as_str().unwrap()).unwrap().0;
     let judge = Judge::new(&table, case["hostname"].as_str().unwrap(), now);
     let live = snapshot.entries.iter().filter(|e| judge.is_live(e));

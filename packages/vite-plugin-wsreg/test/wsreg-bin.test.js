@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { setServers, startTimeOf, tempRegistry } from './helpers/registry-writer.js';
+import { listeningPort, setServers, startTimeOf, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 import { unprobed } from './helpers/vectors.js';
 import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
@@ -41,9 +41,10 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
     requireWsreg('register');
     const env = { WSREG_REGISTRY: reg.dir };
     const me = String(process.pid);
-    runWsreg(['register', '--pid', me, '--port', '45001', '--kind', 'echo', '--name', '<b>one</b> & “two”', '--project', 'alpha', '--meta', 'room="a"', '--meta', 'n=3'], env);
-    runWsreg(['register', '--pid', me, '--port', '45002', '--kind', 'yjs', '--project', 'beta', '--url', 'ws://127.0.0.1:45002/doc'], env);
-    runWsreg(['register', '--pid', me, '--port', '45003', '--ttl', '600', '--session', 's-1'], env);
+    const [p1, p2, p3] = (await Promise.all([listeningPort(), listeningPort(), listeningPort()])).map(String);
+    runWsreg(['register', '--pid', me, '--port', p1, '--kind', 'echo', '--name', '<b>one</b> & “two”', '--project', 'alpha', '--meta', 'room="a"', '--meta', 'n=3'], env);
+    runWsreg(['register', '--pid', me, '--port', p2, '--kind', 'yjs', '--project', 'beta', '--url', `ws://127.0.0.1:${p2}/doc`], env);
+    runWsreg(['register', '--pid', me, '--port', p3, '--ttl', '600', '--session', 's-1'], env);
     const fromRust = JSON.parse(runWsreg(['list', '--json'], env));
     assert.equal(fromRust.servers.length, 3);
     for (const server of [dev, prev]) {

@@ -109,13 +109,18 @@ test('a ws WebSocketServer is registered once it listens, at a URL that reaches 
 
 test('a registry path ending in .json names the directory without .json', async () => {
   const tmp = tempRegistry();
+  // Readers list an entry only while its process listens on its port.
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
   try {
-    const registration = await register({ port: 4321, registry: `${tmp.dir}.json` });
+    const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+    const registration = await register({ port, registry: `${tmp.dir}.json` });
     assert.equal(registration.file, path.join(tmp.dir, `${registration.id}.json`));
     assert.deepEqual(listed(tmp.dir).map((s) => s.id), [registration.id]);
     await registration.close();
     assert.equal(fs.existsSync(registration.file), false);
   } finally {
+    server.close();
     fs.rmSync(tmp.root, { recursive: true, force: true });
   }
 });

@@ -165,10 +165,11 @@ fn cli_times(env: &Env, side: Side, size: usize, runs: usize) -> Result<CliTimes
     let registry = env.fresh_registry();
     fill::fill(side, &registry, size)?;
     let pid = std::process::id().to_string();
+    let ports = fill::listening_ports(runs)?;
     let (mut startup, mut reg, mut unreg) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..runs {
+    for port in ports {
         startup.push(timed(env.wsreg_side(side, &registry, &["--version"])?)?.0);
-        let port = (20_000 + i).to_string();
+        let port = port.to_string();
         let (ms, out) = timed(env.wsreg_side(
             side,
             &registry,

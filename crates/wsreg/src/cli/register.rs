@@ -1,6 +1,11 @@
 //! `wsreg register`: registers a server run by another process, for servers written in
 //! languages that cannot link the library. The entry is written once; it is dropped when
 //! that process dies (use `wsreg run` to have it kept present while it lives).
+//!
+//! The entry names the process that holds the LISTEN socket on the port — `--pid` (by
+//! default the caller) or one of its descendants — since readers show an entry only
+//! while its process listens on its port. A port nobody listens on, or a stranger's, is
+//! refused: register after the server listens.
 
 use std::process::ExitCode;
 
@@ -48,19 +53,35 @@ pub struct Args {
 
 pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
     let parent = || rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
-    let pid = args.pid.unwrap_or_else(parent);
-    if !matches!(SystemProcesses.probe(pid), ProcessState::Running { .. }) {
-        bail!("no running process with pid {pid}");
+    let asked = args.pid.unwrap_or_else(parent);
+    if !matches!(
+        SystemProcesses::default().probe(asked),
+        ProcessState::Running { .. }
+    ) {
+        bail!("no running process with pid {asked}");
     }
-    // Another process's port is not this one's to list (a port nobody listens on yet is
-    // taken on trust: a server may register just before it binds).
-    if let Listener::Stranger(owner) = sockets::listener_in_tree(pid, args.port) {
-        bail!(
-            "port {} is held by another process{}, not by pid {pid} or its children: not registered",
-            args.port,
+    let port = args.port;
+    let pid = match sockets::listener_in_tree(asked, port) {
+        Listener::Ours(owner) => {
+            if owner != asked {
+                eprintln!(
+                    "wsreg: port {port} is held by{}, a descendant of pid {asked}: registering it",
+                    sockets::describe(owner)
+                );
+            }
+            owner
+        }
+        Listener::Unchecked => asked,
+        Listener::Stranger(owner) => bail!(
+            "port {port} is held by another process{}, not by pid {asked} or its children: not registered",
             owner.map(sockets::describe).unwrap_or_default(),
-        );
-    }
+        ),
+        Listener::Nobody => bail!(
+            "nothing listens on port {port}, so not process{} either: not registered \
+             (register a server after it listens)",
+            sockets::describe(asked)
+        ),
+    };
     let mut server = Server::for_pid(&args.kind, args.port, pid);
     if let Some(v) = args.name {
         server = server.name(v);

@@ -34,7 +34,7 @@ use super::config::{EtcdConfig, EtcdError};
 use super::members::Members;
 use crate::error::Chain;
 use crate::registry::exits::{Intake, intake};
-use crate::registry::liveness::Judge;
+use crate::registry::liveness::{Judge, Verdict};
 use crate::registry::model::{self, Entry, MAX_ENTRY_FILE_BYTES};
 use crate::registry::watch::Answer;
 
@@ -409,10 +409,13 @@ impl Reader {
                 return;
             }
         };
-        let live = match intake(&entry, &Judge::system()) {
+        let judge = Judge::system();
+        let live = match intake(&entry, &judge) {
+            // Judged once, as it comes: a local server that does not listen on its port
+            // is held (its exit still ends it) but not shown.
             Intake::Held(fd) => {
                 self.hold(entry.pid, fd, &id);
-                true
+                !matches!(judge.listening(&entry), Verdict::Dead(_))
             }
             // No pidfd to be had (an old kernel, the descriptor limit): the lease ends it.
             Intake::Remote | Intake::Unwatched => true,

@@ -416,6 +416,8 @@ async fn run(shared: Arc<Shared>, interval: Duration) {
             }
             () = round_due => {
                 next_round = Some(tokio::time::Instant::now() + interval);
+                // A server that closed its listener is dropped from the list too.
+                shared.watch.recheck_listeners();
                 let live: Vec<Arc<Entry>> = shared.watch.current().live.iter()
                     .filter(|e| e.health == HealthCheck::Probe)
                     .cloned()

@@ -28,17 +28,20 @@ pub enum Intake {
     Dead(DeadReason),
 }
 
-/// Judges `entry` now and, when it is live and local, holds its process.
+/// Judges `entry`'s process (and lease) now and, when it is alive and local, holds the
+/// process. Whether it listens on its port is the caller's next question
+/// ([`Judge::listening`]): a process alive but not listening is still held, since it may
+/// listen again.
 pub fn intake(entry: &Entry, judge: &Judge<'_>) -> Intake {
     let local = entry.host.as_deref().is_none_or(|h| h == hostname());
     if !local {
-        return match judge.check(entry) {
+        return match judge.check_process(entry) {
             Ok(()) => Intake::Remote,
             Err(dead) => Intake::Dead(dead),
         };
     }
     let fd = Pid::from_raw(entry.pid as i32).map(|pid| pidfd_open(pid, PidfdFlags::empty()));
-    match (fd, judge.check(entry)) {
+    match (fd, judge.check_process(entry)) {
         (_, Err(dead)) => Intake::Dead(dead),
         (Some(Ok(fd)), Ok(())) => Intake::Held(fd),
         // Gone between the open and the check: the check saw it first.

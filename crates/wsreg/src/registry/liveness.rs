@@ -1,19 +1,31 @@
 //! Which entries are alive: a process that still exists with the start time it had at
-//! registration, and a lease that has not run out.
+//! registration, that still holds a listening socket on the entry's port, and a lease
+//! that has not run out.
 //!
 //! The process table is a trait so that the shared test vectors can describe one; the real
 //! one reads `/proc/<pid>/stat` on Linux, because a PID alone is not an identity: PIDs are
 //! reused, and a zombie still has one.
 //!
+//! Ownership of the port ([`super::sockets`]) is what tells a server from a process that
+//! closed its listener and lives on. Its cost is kept flat: one read of the LISTEN table
+//! per judge, and a process-wide cache of the socket inode each (pid, port) was last
+//! found to hold — while that inode still listens on the port, the process's descriptors
+//! are not read again. (A process that passed its listener to a child and closed its own
+//! copy still counts as the owner until the socket closes: a fork is not worth a
+//! descriptor scan per entry per read.)
+//!
 //! A `/proc` entry that exists but cannot be read (a `hidepid` mount answers EACCES or
 //! EPERM) says nothing about the process: the entry is `unknown` — shown, flagged by
 //! `list --all`, and never pruned — rather than taken for "no such process".
 
+use std::cell::{OnceCell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use super::model::{Entry, Timestamp};
+use super::sockets::{self, ListenTable};
 
 /// What the operating system says about a PID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +40,108 @@ pub enum ProcessState {
     Unreadable(std::io::ErrorKind),
 }
 
+/// Whether a process holds a LISTEN socket on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    Yes,
+    No,
+    /// Its descriptors cannot be read (`/proc/<pid>/fd`: another user's, `hidepid`).
+    Unreadable(std::io::ErrorKind),
+    /// This platform (or this described world) cannot tell: taken as listening.
+    Unchecked,
+}
+
 /// A view of the processes on this host.
 pub trait ProcessTable {
     fn probe(&self, pid: u32) -> ProcessState;
+    /// Whether process `pid` holds a LISTEN socket on TCP `port`.
+    fn listens(&self, pid: u32, port: u16) -> Listening;
 }
 
-/// The real process table of this machine.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemProcesses;
+impl<T: ProcessTable + ?Sized> ProcessTable for &T {
+    fn probe(&self, pid: u32) -> ProcessState {
+        (**self).probe(pid)
+    }
+    fn listens(&self, pid: u32, port: u16) -> Listening {
+        (**self).listens(pid, port)
+    }
+}
+
+/// The real process table of this machine, as seen by one judge: the LISTEN table is
+/// read at the first ownership question and kept for the judge's life, and each
+/// process's descriptors are read at most once.
+#[derive(Debug, Default)]
+pub struct SystemProcesses {
+    listening: OnceCell<Option<ListenTable>>,
+    held: RefCell<HashMap<u32, Result<HashSet<u64>, std::io::ErrorKind>>>,
+}
+
+/// The inode of the LISTEN socket each (pid, port) was last found to hold. A static, not
+/// a judge's field: judges are short-lived (one per read), the knowledge is not. A std
+/// Mutex: it is held for a lookup, never across I/O.
+static KNOWN_OWNERS: Mutex<Option<HashMap<(u32, u16), u64>>> = Mutex::new(None);
+/// Past this many pairs the cache starts over (it only saves descriptor reads).
+const KNOWN_OWNERS_MAX: usize = 1 << 16;
+
+impl SystemProcesses {
+    fn known_owner(pid: u32, port: u16) -> Option<u64> {
+        let known = KNOWN_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+        known.as_ref()?.get(&(pid, port)).copied()
+    }
+
+    fn remember_owner(pid: u32, port: u16, inode: Option<u64>) {
+        let mut known = KNOWN_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+        let known = known.get_or_insert_with(HashMap::new);
+        match inode {
+            Some(inode) => {
+                if known.len() >= KNOWN_OWNERS_MAX {
+                    known.clear();
+                }
+                known.insert((pid, port), inode);
+            }
+            None => {
+                known.remove(&(pid, port));
+            }
+        }
+    }
+}
 
 impl ProcessTable for SystemProcesses {
+    #[cfg(target_os = "linux")]
+    fn listens(&self, pid: u32, port: u16) -> Listening {
+        let Some(table) = self.listening.get_or_init(|| ListenTable::read().ok()) else {
+            return Listening::Unchecked;
+        };
+        let inodes = table.on(port);
+        if let Some(known) = Self::known_owner(pid, port)
+            && inodes.contains(&known)
+        {
+            return Listening::Yes;
+        }
+        let mut held = self.held.borrow_mut();
+        let held = held
+            .entry(pid)
+            .or_insert_with(|| sockets::socket_inodes(pid).map_err(|e| e.kind()));
+        match held {
+            Ok(held) => {
+                let owned = inodes.iter().find(|i| held.contains(i)).copied();
+                Self::remember_owner(pid, port, owned);
+                match owned {
+                    Some(_) => Listening::Yes,
+                    None => Listening::No,
+                }
+            }
+            // Gone since its stat was read: it holds nothing.
+            Err(std::io::ErrorKind::NotFound) => Listening::No,
+            Err(kind) => Listening::Unreadable(*kind),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn listens(&self, _pid: u32, _port: u16) -> Listening {
+        Listening::Unchecked
+    }
+
     #[cfg(target_os = "linux")]
     fn probe(&self, pid: u32) -> ProcessState {
         use std::io::Read;
@@ -92,7 +196,7 @@ pub fn parse_stat(stat: &str) -> Option<ProcessState> {
 
 /// The start time of a process of this host, as recorded in `pidStartTime`.
 pub fn start_time_of(pid: u32) -> Option<u64> {
-    match SystemProcesses.probe(pid) {
+    match SystemProcesses::default().probe(pid) {
         ProcessState::Running { start_time } => start_time,
         _ => None,
     }
@@ -114,8 +218,25 @@ pub fn hostname() -> &'static str {
 pub enum DeadReason {
     NoSuchProcess,
     Zombie,
-    PidReused { actual: u64, expected: u64 },
-    LeaseExpired { at: Timestamp },
+    PidReused {
+        actual: u64,
+        expected: u64,
+    },
+    LeaseExpired {
+        at: Timestamp,
+    },
+    /// The process lives but holds no LISTEN socket on the entry's port. Hidden, but not
+    /// pruned: the process may listen again, and removes its own file when it exits.
+    NotListening {
+        port: u16,
+    },
+}
+
+impl DeadReason {
+    /// Whether the entry's server is gone for good (its file may be pruned).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, DeadReason::NotListening { .. })
+    }
 }
 
 impl fmt::Display for DeadReason {
@@ -127,6 +248,7 @@ impl fmt::Display for DeadReason {
                 write!(f, "pid reused (start time {actual}, expected {expected})")
             }
             DeadReason::LeaseExpired { at } => write!(f, "lease expired at {at}"),
+            DeadReason::NotListening { port } => write!(f, "not listening on {port}"),
         }
     }
 }
@@ -142,7 +264,7 @@ pub enum Verdict {
 
 /// Judges entries against a process table, a hostname and a clock.
 pub struct Judge<'a> {
-    processes: &'a dyn ProcessTable,
+    processes: Box<dyn ProcessTable + 'a>,
     hostname: &'a str,
     now: SystemTime,
     /// What each PID was found to be, once per judge ("this machine, now"): servers of
@@ -154,7 +276,7 @@ impl Judge<'static> {
     /// This machine, now.
     pub fn system() -> Judge<'static> {
         Judge {
-            processes: &SystemProcesses,
+            processes: Box::new(SystemProcesses::default()),
             hostname: hostname(),
             now: SystemTime::now(),
             seen: Default::default(),
@@ -166,7 +288,7 @@ impl<'a> Judge<'a> {
     /// A judge for a described world (the shared test vectors).
     pub fn new(processes: &'a dyn ProcessTable, hostname: &'a str, now: SystemTime) -> Self {
         Judge {
-            processes,
+            processes: Box::new(processes),
             hostname,
             now,
             seen: Default::default(),
@@ -183,11 +305,46 @@ impl<'a> Judge<'a> {
 
     /// Live, unknown (and why) or dead (and why).
     pub fn verdict(&self, entry: &Entry) -> Verdict {
+        match self.process_verdict(entry) {
+            Verdict::Live if self.is_local(entry) => self.listening(entry),
+            verdict => verdict,
+        }
+    }
+
+    /// `Ok` when the entry's process (and lease) are alive, whether or not it listens:
+    /// for watchers that hold the process first and ask [`Judge::listening`] after.
+    pub fn check_process(&self, entry: &Entry) -> Result<(), DeadReason> {
+        match self.process_verdict(entry) {
+            Verdict::Live | Verdict::Unknown(_) => Ok(()),
+            Verdict::Dead(reason) => Err(reason),
+        }
+    }
+
+    /// Whether the entry's process holds a LISTEN socket on its port (a local entry whose
+    /// process is alive): live, unknown (its descriptors cannot be read) or dead.
+    pub fn listening(&self, entry: &Entry) -> Verdict {
+        match self.processes.listens(entry.pid, entry.port) {
+            Listening::Yes | Listening::Unchecked => Verdict::Live,
+            Listening::No => Verdict::Dead(DeadReason::NotListening { port: entry.port }),
+            Listening::Unreadable(kind) => Verdict::Unknown(format!(
+                "cannot read /proc/{}/fd: {}",
+                entry.pid,
+                std::io::Error::from(kind)
+            )),
+        }
+    }
+
+    /// Whether the entry is this host's (its PID means something here).
+    pub fn is_local(&self, entry: &Entry) -> bool {
+        entry.host.as_deref().is_none_or(|h| h == self.hostname)
+    }
+
+    /// The lease, then (on this host) the process: everything but the port.
+    fn process_verdict(&self, entry: &Entry) -> Verdict {
         if let Some(at) = entry.lease_expiry().filter(|at| *at <= self.now) {
             return Verdict::Dead(DeadReason::LeaseExpired { at: Timestamp(at) });
         }
-        let local = entry.host.as_deref().is_none_or(|h| h == self.hostname);
-        if !local {
+        if !self.is_local(entry) {
             return Verdict::Live;
         }
         let state = *self
@@ -233,6 +390,13 @@ mod tests {
         fn probe(&self, pid: u32) -> ProcessState {
             self.0.get(&pid).copied().unwrap_or(ProcessState::Missing)
         }
+        fn listens(&self, _pid: u32, port: u16) -> Listening {
+            match port {
+                1 => Listening::Yes,
+                2 => Listening::Unreadable(std::io::ErrorKind::PermissionDenied),
+                _ => Listening::No,
+            }
+        }
     }
 
     fn entry(extra: &str) -> Entry {
@@ -265,7 +429,7 @@ mod tests {
     fn this_process_is_running_with_a_start_time() {
         let me = std::process::id();
         assert!(matches!(
-            SystemProcesses.probe(me),
+            SystemProcesses::default().probe(me),
             ProcessState::Running {
                 start_time: Some(_)
             }
@@ -319,6 +483,47 @@ mod tests {
             judge.verdict(&e),
             Verdict::Unknown("cannot read /proc/10/stat: permission denied".into())
         );
+    }
+
+    #[test]
+    fn a_local_process_that_does_not_listen_on_its_port_is_hidden_not_final() {
+        let now = at("2026-11-25T12:00:30Z");
+        let table = Table(HashMap::from([(
+            10,
+            ProcessState::Running {
+                start_time: Some(500),
+            },
+        )]));
+        let judge = Judge::new(&table, "devbox", now);
+        let on = |port: u16| {
+            let mut e = entry("");
+            e.port = port;
+            e
+        };
+        assert_eq!(judge.verdict(&on(1)), Verdict::Live);
+        let dead = judge.check(&on(3)).unwrap_err();
+        assert_eq!(dead.to_string(), "not listening on 3");
+        assert!(!dead.is_final());
+        assert_eq!(judge.check_process(&on(3)), Ok(()));
+        assert_eq!(
+            judge.verdict(&on(2)),
+            Verdict::Unknown("cannot read /proc/10/fd: permission denied".into())
+        );
+        // Another host's port says nothing here.
+        let remote = Judge::new(&table, "laptop", now);
+        assert_eq!(remote.verdict(&on(3)), Verdict::Live);
+    }
+
+    #[test]
+    fn this_process_listens_on_its_socket_and_not_once_closed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = std::process::id();
+        assert_eq!(SystemProcesses::default().listens(me, port), Listening::Yes);
+        // Again, from the cache of known owners.
+        assert_eq!(SystemProcesses::default().listens(me, port), Listening::Yes);
+        drop(listener);
+        assert_eq!(SystemProcesses::default().listens(me, port), Listening::No);
     }
 
     #[test]

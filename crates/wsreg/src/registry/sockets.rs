@@ -2,59 +2,97 @@
 //! `/proc/net/tcp6` give the socket inodes bound to the port, and a process owns one when
 //! a descriptor in `/proc/<pid>/fd` links to `socket:[<inode>]`.
 //!
-//! A TCP connect says only that *someone* listens. `wsreg run` asks this to register the
-//! process that really serves its `$PORT` — the command, or a descendant (`npm run dev`
-//! starts node as a grandchild) — and to refuse a port that a stranger took between the
-//! pick and the command's bind. A `/proc/<pid>/fd` that cannot be read (another user's
-//! process, a `hidepid` mount) is reported as such, never taken for "not the owner".
+//! Two users. Liveness ([`super::liveness`]): a local entry is live only while its
+//! process holds a LISTEN socket on its port; [`ListenTable`] is read once per judgement
+//! of many entries, not once per entry. And `wsreg run` / `wsreg register`: a TCP connect
+//! says only that *someone* listens, so they register the process that really serves
+//! the port — the command, or a descendant (`npm run dev` starts node as a grandchild) —
+//! and refuse a port that a stranger took. A `/proc/<pid>/fd` that cannot be read
+//! (another user's process, a `hidepid` mount) is reported as such, never taken for
+//! "not the owner".
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 
-/// The inodes of the sockets listening on TCP `port`, on any address (IPv4 and IPv6).
-pub fn listening_inodes(port: u16) -> HashSet<u64> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| fs::read_to_string(table).ok())
-        .flat_map(|text| parse_listeners(&text, port))
-        .collect()
+/// The LISTEN sockets of this network namespace, by port: one read of `/proc/net/tcp`
+/// and `/proc/net/tcp6`, so that judging many entries costs one read of each table.
+#[derive(Debug, Clone, Default)]
+pub struct ListenTable {
+    by_port: HashMap<u16, Vec<u64>>,
 }
 
-/// The LISTEN sockets of one `/proc/net/tcp{,6}` table on `port`: the local address is
-/// `HEXADDR:HEXPORT` (field 2), the state field 4 (`0A` is LISTEN), the inode field 10.
-pub fn parse_listeners(table: &str, port: u16) -> Vec<u64> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1)?.rsplit_once(':')?.1;
-            let listening = *fields.get(3)? == "0A";
-            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
-                .then(|| fields.get(9)?.parse().ok())
-                .flatten()
-        })
-        .collect()
+impl ListenTable {
+    /// Reads both tables; an error when neither can be read (no `/proc`, not Linux).
+    pub fn read() -> io::Result<ListenTable> {
+        let mut table = ListenTable::default();
+        let mut read_any = Err(io::Error::from(io::ErrorKind::NotFound));
+        for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            match fs::read_to_string(path) {
+                Ok(text) => {
+                    table.add(&text);
+                    read_any = Ok(());
+                }
+                Err(e) if read_any.is_err() => read_any = Err(e),
+                Err(_) => {}
+            }
+        }
+        read_any.map(|()| table)
+    }
+
+    /// Adds the LISTEN sockets of one table: the local address is `HEXADDR:HEXPORT`
+    /// (field 2), the state field 4 (`0A` is LISTEN), the inode field 10.
+    pub fn add(&mut self, table: &str) {
+        for line in table.lines().skip(1) {
+            let mut fields = line.split_ascii_whitespace();
+            let local = fields.nth(1);
+            let state = fields.nth(1);
+            let inode = fields.nth(5);
+            let (Some(local), Some("0A"), Some(inode)) = (local, state, inode) else {
+                continue;
+            };
+            let port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if let (Some(port), Ok(inode)) = (port, inode.parse()) {
+                self.by_port.entry(port).or_default().push(inode);
+            }
+        }
+    }
+
+    /// The inodes of the sockets listening on `port`, on any address.
+    pub fn on(&self, port: u16) -> &[u64] {
+        self.by_port.get(&port).map_or(&[], Vec::as_slice)
+    }
 }
 
-/// Whether process `pid` holds one of `inodes`; an error when its descriptors cannot be
-/// read (it may have exited, or belong to someone else).
-pub fn owns_any(pid: u32, inodes: &HashSet<u64>) -> io::Result<bool> {
+/// The inodes of the sockets process `pid` holds (`socket:[N]` links in
+/// `/proc/<pid>/fd`); an error when its descriptors cannot be read (it may have exited,
+/// or belong to someone else).
+pub fn socket_inodes(pid: u32) -> io::Result<HashSet<u64>> {
+    let mut inodes = HashSet::new();
     for fd in fs::read_dir(format!("/proc/{pid}/fd"))? {
-        let Ok(target) = fs::read_link(fd?.path()) else {
-            continue;
+        // A descriptor closed since the listing is passed over; one that may not be read
+        // (another user namespace's process lists its descriptors, but not where they
+        // lead) makes the whole answer unreadable.
+        let target = match fs::read_link(fd?.path()) {
+            Ok(target) => target,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            Err(_) => continue,
         };
         let inode = target
             .to_str()
             .and_then(|t| t.strip_prefix("socket:["))
             .and_then(|t| t.strip_suffix(']'))
             .and_then(|t| t.parse::<u64>().ok());
-        if inode.is_some_and(|i| inodes.contains(&i)) {
-            return Ok(true);
-        }
+        inodes.extend(inode);
     }
-    Ok(false)
+    Ok(inodes)
+}
+
+/// Whether process `pid` holds one of `inodes`.
+fn owns_any(pid: u32, inodes: &[u64]) -> bool {
+    socket_inodes(pid).is_ok_and(|held| inodes.iter().any(|i| held.contains(i)))
 }
 
 /// `root` and its descendants, nearest first, from the parent PIDs in `/proc/*/stat`.
@@ -104,27 +142,38 @@ pub enum Listener {
     Stranger(Option<u32>),
     /// No LISTEN socket on the port in this network namespace.
     Nobody,
+    /// The system cannot tell: no `/proc/net/tcp` (not Linux), or no process of the tree
+    /// holds the socket but some of their descriptors cannot be read (another user's).
+    Unchecked,
 }
 
 /// Finds the process of `root`'s tree that listens on `port`, else who does.
 pub fn listener_in_tree(root: u32, port: u16) -> Listener {
-    let inodes = listening_inodes(port);
+    let Ok(table) = ListenTable::read() else {
+        return Listener::Unchecked;
+    };
+    let inodes = table.on(port);
     if inodes.is_empty() {
         return Listener::Nobody;
     }
     let tree = process_tree(root);
-    if let Some(pid) = tree
-        .iter()
-        .find(|pid| owns_any(**pid, &inodes).unwrap_or(false))
-    {
-        return Listener::Ours(*pid);
+    let mut unreadable = false;
+    for pid in &tree {
+        match socket_inodes(*pid) {
+            Ok(held) if inodes.iter().any(|i| held.contains(i)) => return Listener::Ours(*pid),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => unreadable = true,
+            _ => {}
+        }
+    }
+    if unreadable {
+        return Listener::Unchecked;
     }
     let stranger = fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .find(|pid| !tree.contains(pid) && owns_any(*pid, &inodes).unwrap_or(false));
+        .find(|pid| !tree.contains(pid) && owns_any(*pid, inodes));
     Listener::Stranger(stranger)
 }
 
@@ -138,12 +187,15 @@ mod tests {
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0
    1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 100 0 0 10 0
    2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 100 0 0 10 0";
-        assert_eq!(parse_listeners(table, 8080), vec![4242]);
-        assert_eq!(parse_listeners(table, 80), vec![4444]);
-        assert!(parse_listeners(table, 81).is_empty());
+        let mut listening = ListenTable::default();
+        listening.add(table);
+        assert_eq!(listening.on(8080), [4242]);
+        assert_eq!(listening.on(80), [4444]);
+        assert!(listening.on(81).is_empty());
         let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0 100 0 0 10 0";
-        assert_eq!(parse_listeners(v6, 8080), vec![777]);
+        listening.add(v6);
+        assert_eq!(listening.on(8080), [4242, 777]);
     }
 
     #[test]

@@ -450,8 +450,8 @@ impl Store {
             let path = self.dir.join(&name);
             let (id, reason) = match self.read_entry(&name) {
                 FileRead::Entry(entry, _) => match judge.check(&entry) {
-                    Ok(()) => continue,
-                    Err(dead) => (Some(entry.id), dead.to_string()),
+                    Err(dead) if dead.is_final() => (Some(entry.id), dead.to_string()),
+                    _ => continue,
                 },
                 FileRead::Skipped(s, _) if !matches!(s.reason, SkipReason::ForeignOwner { .. }) => {
                     if !old(&path) {

@@ -14,6 +14,12 @@
 //!   for the round to finish. A writer's `rename` queues its event before it returns, and
 //!   a pidfd is readable the moment its process exits, so an answer never lists a server
 //!   that exited, or misses one registered, before the request came.
+//! - **Listening, checked on reads.** A local entry is shown only while its process holds
+//!   a LISTEN socket on its port ([`Judge::listening`]). Nothing announces a closed
+//!   listener, so new entries are checked when they arrive, and all of them again when
+//!   a reader asks ([`LiveWatch::recheck_listeners`]: every exact read, every health
+//!   round) — at most once a second, with one read of the LISTEN table for all. A
+//!   process that stopped listening is held still: it may listen again.
 //! - **Fallbacks that cost only where needed.** Without inotify (the per-user instance
 //!   limit, or `WSREG_WATCH=poll`) the directory is compared by file identity every
 //!   250 ms; a local entry whose exit cannot be watched is judged again every 500 ms; a
@@ -23,15 +29,15 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{EventfdFlags, PollFd, PollFlags, epoll, eventfd, poll};
 
 use super::exits::{Intake, intake};
 use super::inotify::{Inotify, ReadFlags, WatchFlags};
-use super::liveness::Judge;
+use super::liveness::{Judge, Verdict};
 use super::model::{self, Entry};
 use super::store::{
     FileId, FileRead, Skipped, Store, entry_file_name, names_in_base, warn_skipped,
@@ -47,6 +53,8 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 pub const UNWATCHED_TICK: Duration = Duration::from_millis(500);
 /// How often a missing parent directory is looked for.
 const MISSING_BASE_TICK: Duration = Duration::from_secs(1);
+/// How often, at most, every entry's listening socket is checked again on readers' asks.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 /// How long [`LiveWatch::exact`] waits for a round in progress, at most.
 const EXACT_WAIT: Duration = Duration::from_secs(1);
 
@@ -121,9 +129,18 @@ struct Pending {
     /// Written to ask the thread for a look now.
     kick: OwnedFd,
     epoll: OwnedFd,
+    /// Set by a reader that wants the listeners checked again; cleared by the check.
+    recheck: AtomicBool,
+    /// When listeners were last checked, in milliseconds since `epoch`.
+    rechecked_at: AtomicU64,
+    epoch: Instant,
 }
 
 impl Pending {
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
     fn now(&self) -> bool {
         if self.busy.load(Ordering::SeqCst) {
             return true;
@@ -190,10 +207,14 @@ impl LiveWatch {
             degraded: AtomicBool::new(true),
             kick,
             epoll: epoll_fd,
+            recheck: AtomicBool::new(false),
+            rechecked_at: AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         let mut state = State::new(store.clone(), pending.clone());
         state.arm();
         state.rescan();
+        state.check_listeners(false);
         state.note_degraded();
         let first = Arc::new(state.answer());
         let (answers_tx, answers) = tokio::sync::watch::channel(first);
@@ -221,13 +242,24 @@ impl LiveWatch {
         self.answers.borrow().clone()
     }
 
+    /// Asks for every entry's listening socket to be checked again: now if the last
+    /// check is [`RECHECK_EVERY`] old, else that long after it. Does not wait.
+    pub fn recheck_listeners(&self) {
+        if !self.pending.recheck.swap(true, Ordering::SeqCst) {
+            let _ = rustix::io::write(&self.pending.kick, &1u64.to_ne_bytes());
+        }
+    }
+
     /// The answer, exact at the time of the call: when a change is being taken in, this
     /// waits for it (microseconds, bounded by a second); when the directory cannot be
-    /// watched, it asks the thread to look first.
+    /// watched, it asks the thread to look first. Listeners are checked again (see
+    /// [`LiveWatch::recheck_listeners`]) before the answer when the last check is a
+    /// second old, else within a second after it.
     pub async fn exact(&self) -> Arc<Answer> {
         let deadline = tokio::time::Instant::now() + EXACT_WAIT;
         let mut rounds = self.rounds.clone();
         rounds.borrow_and_update();
+        self.recheck_listeners();
         if self.pending.degraded.load(Ordering::SeqCst) {
             let _ = rustix::io::write(&self.pending.kick, &1u64.to_ne_bytes());
         }
@@ -262,6 +294,24 @@ struct Tracked {
     json: Box<str>,
     file: Option<FileId>,
     state: Liveness,
+    /// Whether its process holds a LISTEN socket on its port (a live local entry).
+    owner: Owner,
+}
+
+impl Tracked {
+    fn shown(&self) -> bool {
+        self.state != Liveness::Dead && self.owner != Owner::NotListening
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Not asked yet: a new entry, asked before the round's answer.
+    Unchecked,
+    /// Listening, or nothing to ask (another host's entry, an unreadable `/proc`).
+    Listening,
+    /// Its process lives but does not listen on the port: not shown.
+    NotListening,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +339,11 @@ struct State {
     /// Live local processes: their pidfd and the ids of their entries.
     processes: HashMap<u32, (OwnedFd, HashSet<String>)>,
     next_expiry: Option<SystemTime>,
+    /// When the listeners are to be checked again (a reader asked within a second of the
+    /// last check).
+    recheck_due: Option<Instant>,
+    /// Some entry's `owner` is `Unchecked`.
+    owners_unchecked: bool,
     dirty: bool,
 }
 
@@ -327,6 +382,8 @@ impl State {
             legacy_file: None,
             processes: HashMap::new(),
             next_expiry: None,
+            recheck_due: None,
+            owners_unchecked: false,
             dirty: true,
         }
     }
@@ -374,6 +431,10 @@ impl State {
                 }
             }
             self.tick();
+            self.recheck_if_due();
+            if std::mem::take(&mut self.owners_unchecked) {
+                self.check_listeners(false);
+            }
             if std::mem::take(&mut self.dirty) {
                 let answer = Arc::new(self.answer());
                 if *answer.json != *answers.borrow().json {
@@ -404,6 +465,9 @@ impl State {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             ticks.push(left + Duration::from_millis(1));
         }
+        if let Some(at) = self.recheck_due {
+            ticks.push(at.saturating_duration_since(Instant::now()));
+        }
         ticks.into_iter().min()
     }
 
@@ -421,6 +485,46 @@ impl State {
         if self.inotify.is_some() && self.dir_wd.is_none() {
             self.arm();
             self.rescan();
+        }
+        if self.pending.recheck.load(Ordering::SeqCst) && self.recheck_due.is_none() {
+            let last = Duration::from_millis(self.pending.rechecked_at.load(Ordering::SeqCst));
+            self.recheck_due = Some(self.pending.epoch + last + RECHECK_EVERY);
+        }
+    }
+
+    /// Checks every entry's listener when a reader's ask has come due.
+    fn recheck_if_due(&mut self) {
+        if self.recheck_due.is_some_and(|at| at <= Instant::now()) {
+            self.recheck_due = None;
+            self.check_listeners(true);
+        }
+    }
+
+    /// Asks whether each live local entry's process listens on its port: every one
+    /// (`all`, a reader's recheck) or the new ones. One judge, so one read of the
+    /// LISTEN table for all of them.
+    fn check_listeners(&mut self, all: bool) {
+        if all {
+            let now = self.pending.millis(Instant::now());
+            self.pending.rechecked_at.store(now, Ordering::SeqCst);
+            self.pending.recheck.store(false, Ordering::SeqCst);
+        }
+        let judge = Judge::system();
+        for t in self.files.values_mut().chain(self.legacy.iter_mut()) {
+            if t.state == Liveness::Dead || !(all || t.owner == Owner::Unchecked) {
+                continue;
+            }
+            let owner = match judge.is_local(&t.entry) {
+                true => match judge.listening(&t.entry) {
+                    Verdict::Dead(_) => Owner::NotListening,
+                    Verdict::Live | Verdict::Unknown(_) => Owner::Listening,
+                },
+                false => Owner::Listening,
+            };
+            if owner != t.owner {
+                t.owner = owner;
+                self.dirty = true;
+            }
         }
     }
 
@@ -442,7 +546,7 @@ impl State {
             let recheck = t.state == Liveness::Unwatched
                 || (t.state == Liveness::Live
                     && t.entry.lease_expiry().is_some_and(|at| at <= now));
-            if recheck && judge.check(&t.entry).is_err() {
+            if recheck && judge.check_process(&t.entry).is_err() {
                 t.state = Liveness::Dead;
                 self.dirty = true;
             }
@@ -593,11 +697,13 @@ impl State {
             Intake::Unwatched => Liveness::Unwatched,
             Intake::Dead(_) => Liveness::Dead,
         };
+        self.owners_unchecked |= state != Liveness::Dead;
         Tracked {
             json: model::entry_json(&entry).into(),
             entry: Arc::new(entry),
             file,
             state,
+            owner: Owner::Unchecked,
         }
     }
 
@@ -652,15 +758,11 @@ impl State {
 
     /// The live list now, in registration order, with its JSON.
     fn answer(&mut self) -> Answer {
-        let mut live: Vec<&Tracked> = self
-            .files
-            .values()
-            .filter(|t| t.state != Liveness::Dead)
-            .collect();
+        let mut live: Vec<&Tracked> = self.files.values().filter(|t| t.shown()).collect();
         live.extend(
             self.legacy
                 .iter()
-                .filter(|t| t.state != Liveness::Dead && !self.files.contains_key(&t.entry.id)),
+                .filter(|t| t.shown() && !self.files.contains_key(&t.entry.id)),
         );
         let answer = Answer::of(live.into_iter().map(|t| (&t.entry, &*t.json)).collect());
         self.next_expiry = answer.expires;

@@ -247,6 +247,34 @@ impl Drop for Proc {
     }
 }
 
+/// A stand-in server: a process that listens on a loopback port of its own and does
+/// nothing else, killed when dropped (readers show an entry only while its process
+/// listens on the entry's port). Returns it and its port.
+pub fn listening_process() -> (Proc, u16) {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import socket, time\n\
+         s = socket.socket()\n\
+         s.bind(('127.0.0.1', 0))\n\
+         s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         time.sleep(600)",
+    ])
+    .stdout(Stdio::piped());
+    let mut process = Proc::spawn(cmd);
+    let port = process.line_where("its port", |l| l.parse::<u16>().is_ok());
+    (process, port.parse().expect("checked above"))
+}
+
+/// A loopback port this test process listens on while it runs: for entries that name
+/// this process (the default `--pid` of `wsreg register` run from a test).
+pub fn own_port() -> u16 {
+    static LISTENER: std::sync::LazyLock<std::net::TcpListener> =
+        std::sync::LazyLock::new(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    LISTENER.local_addr().expect("bound").port()
+}
+
 /// Polls `check` every 5 ms until it holds, for at most `limit`; returns the time taken.
 pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

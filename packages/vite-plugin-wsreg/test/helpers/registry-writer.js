@@ -7,6 +7,7 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -114,4 +115,16 @@ export function ownEntry(fields) {
     meta: {},
     ...fields,
   };
+}
+
+/**
+ * A loopback port this process listens on until it exits: readers show an entry only
+ * while its process listens on the entry's port.
+ * @returns {Promise<number>}
+ */
+export async function listeningPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  server.unref();
+  return /** @type {import('node:net').AddressInfo} */ (server.address()).port;
 }
