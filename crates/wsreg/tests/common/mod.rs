@@ -185,6 +185,13 @@ impl Proc {
         self.child.id() as i32
     }
 
+    /// Writes `line` and a newline to the process's stdin (spawned with a piped stdin).
+    pub fn write_line(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}").expect("write to the process's stdin");
+        stdin.flush().expect("flush");
+    }
+
     /// The next stdout line that satisfies `pred`, within [`STEP`].
     pub fn line_where(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + STEP;
@@ -249,18 +256,22 @@ impl Drop for Proc {
 
 /// A stand-in server: a process that listens on a loopback port of its own and does
 /// nothing else, killed when dropped (readers show an entry only while its process
-/// listens on the entry's port). Returns it and its port.
+/// listens on the entry's port). Returns it and its port. A `close` line on its stdin
+/// ([`Proc::write_line`]) closes the listener (it answers `closed`) and it lives on.
 pub fn listening_process() -> (Proc, u16) {
     let mut cmd = Command::new("python3");
     cmd.args([
         "-c",
-        "import socket, time\n\
-         s = socket.socket()\n\
-         s.bind(('127.0.0.1', 0))\n\
-         s.listen()\n\
+        "import socket, sys, time\n\
+         s = socket.create_server(('127.0.0.1', 0))\n\
          print(s.getsockname()[1], flush=True)\n\
+         for line in sys.stdin:\n\
+         \x20   if line.strip() == 'close':\n\
+         \x20       s.close()\n\
+         \x20       print('closed', flush=True)\n\
          time.sleep(600)",
     ])
+    .stdin(Stdio::piped())
     .stdout(Stdio::piped());
     let mut process = Proc::spawn(cmd);
     let port = process.line_where("its port", |l| l.parse::<u16>().is_ok());
