@@ -50,7 +50,7 @@ pub fn listening_ports(n: usize) -> Result<Vec<u16>> {
 }
 
 /// Raises the soft limit on open descriptors towards `want` (at most the hard limit).
-fn raise_descriptor_limit(want: u64) {
+pub fn raise_descriptor_limit(want: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -11,6 +11,7 @@ mod hist;
 mod idle;
 mod machine;
 mod observed;
+mod ownership;
 mod proc;
 mod report;
 mod run;
@@ -48,6 +49,12 @@ enum Command {
     Etcd(etcd::Args),
     /// Register simulated servers in etcd and hold their leases until stdin closes
     EtcdHold(etcd::HoldArgs),
+    /// What the listening-socket rule of liveness costs: N entries of N processes
+    Ownership(ownership::Args),
+    /// One stand-in server for `ownership`: listen, print the port, wait for stdin to close
+    OwnershipHold,
+    /// Judge the entries of a file (process check, then the whole rule cold and warm)
+    OwnershipJudge(ownership::JudgeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +66,8 @@ fn main() -> anyhow::Result<()> {
         Command::Barrier(args) => storm::barrier(args),
         Command::Etcd(args) => etcd::run(args),
         Command::EtcdHold(args) => etcd::hold(args),
+        Command::Ownership(args) => ownership::run(args),
+        Command::OwnershipHold => ownership::hold(),
+        Command::OwnershipJudge(args) => ownership::judge(args),
     }
 }

@@ -173,9 +173,23 @@ fn fifty_servers_under_random_kills_and_starts_end_listed_exactly() {
     }
     let alive: BTreeSet<u32> = running.iter().map(|p| p.pid() as u32).collect();
     let settled = Instant::now();
-    common::eventually("the API lists exactly the live processes", STEP, || {
-        pids(&get(serve.addr, "/api/registry", &[]).json()) == alive
-    });
+    let api = || pids(&get(serve.addr, "/api/registry", &[]).json());
+    if std::panic::catch_unwind(|| {
+        common::eventually("the API lists exactly the live processes", STEP, || {
+            api() == alive
+        })
+    })
+    .is_err()
+    {
+        let listed = api();
+        let all = reg.output(&["list", "--all", "--json"]);
+        panic!(
+            "listed but not alive: {:?}; alive but not listed: {:?}\n{}",
+            listed.difference(&alive).collect::<Vec<_>>(),
+            alive.difference(&listed).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&all.stdout)
+        );
+    }
     common::eventually("the SSE stream shows exactly them", STEP, || {
         seen.lock()
             .unwrap()

@@ -19,7 +19,7 @@
 //! `list --all`, and never pruned — rather than taken for "no such process".
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
@@ -69,11 +69,11 @@ impl<T: ProcessTable + ?Sized> ProcessTable for &T {
 
 /// The real process table of this machine, as seen by one judge: the LISTEN table is
 /// read at the first ownership question and kept for the judge's life, and each
-/// process's descriptors are read at most once.
+/// process's descriptors are read at most once, and only as far as a question needs.
 #[derive(Debug, Default)]
 pub struct SystemProcesses {
     listening: OnceCell<Option<ListenTable>>,
-    held: RefCell<HashMap<u32, Result<HashSet<u64>, std::io::ErrorKind>>>,
+    held: RefCell<HashMap<u32, Result<sockets::Descriptors, std::io::ErrorKind>>>,
 }
 
 /// The inode of the LISTEN socket each (pid, port) was last found to hold. A static, not
@@ -121,10 +121,13 @@ impl ProcessTable for SystemProcesses {
         let mut held = self.held.borrow_mut();
         let held = held
             .entry(pid)
-            .or_insert_with(|| sockets::socket_inodes(pid).map_err(|e| e.kind()));
-        match held {
-            Ok(held) => {
-                let owned = inodes.iter().find(|i| held.contains(i)).copied();
+            .or_insert_with(|| sockets::Descriptors::of(pid).map_err(|e| e.kind()));
+        let found = match held {
+            Ok(descriptors) => descriptors.find(inodes).map_err(|e| e.kind()),
+            Err(kind) => Err(*kind),
+        };
+        match found {
+            Ok(owned) => {
                 Self::remember_owner(pid, port, owned);
                 match owned {
                     Some(_) => Listening::Yes,
@@ -133,7 +136,7 @@ impl ProcessTable for SystemProcesses {
             }
             // Gone since its stat was read: it holds nothing.
             Err(std::io::ErrorKind::NotFound) => Listening::No,
-            Err(kind) => Listening::Unreadable(*kind),
+            Err(kind) => Listening::Unreadable(kind),
         }
     }
 

@@ -1,6 +1,7 @@
-//! Which process listens on a TCP port (Linux): the LISTEN sockets of `/proc/net/tcp` and
-//! `/proc/net/tcp6` give the socket inodes bound to the port, and a process owns one when
-//! a descriptor in `/proc/<pid>/fd` links to `socket:[<inode>]`.
+//! Which process listens on a TCP port (Linux): the LISTEN sockets (from the kernel's
+//! socket diagnostics, [`sock_diag`], or `/proc/net/tcp{,6}`) give the socket inodes bound
+//! to the port, and a process owns one when a descriptor in `/proc/<pid>/fd` links to
+//! `socket:[<inode>]`.
 //!
 //! Two users. Liveness ([`super::liveness`]): a local entry is live only while its
 //! process holds a LISTEN socket on its port; [`ListenTable`] is read once per judgement
@@ -15,6 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 
+use super::sock_diag;
+
 /// The LISTEN sockets of this network namespace, by port: one read of `/proc/net/tcp`
 /// and `/proc/net/tcp6`, so that judging many entries costs one read of each table.
 #[derive(Debug, Clone, Default)]
@@ -23,8 +26,26 @@ pub struct ListenTable {
 }
 
 impl ListenTable {
-    /// Reads both tables; an error when neither can be read (no `/proc`, not Linux).
+    /// The LISTEN sockets now: from the kernel's socket diagnostics ([`sock_diag`]),
+    /// else from `/proc/net/tcp{,6}`; an error when neither answers (not Linux).
     pub fn read() -> io::Result<ListenTable> {
+        match sock_diag::listening() {
+            Ok(found) => {
+                let mut table = ListenTable::default();
+                for (port, inode) in found {
+                    table.by_port.entry(port).or_default().push(inode);
+                }
+                Ok(table)
+            }
+            Err(e) => {
+                tracing::debug!("socket diagnostics: {e}; reading /proc/net/tcp instead");
+                ListenTable::read_proc()
+            }
+        }
+    }
+
+    /// Reads `/proc/net/tcp` and `/proc/net/tcp6`; an error when neither can be read.
+    fn read_proc() -> io::Result<ListenTable> {
         let mut table = ListenTable::default();
         let mut read_any = Err(io::Error::from(io::ErrorKind::NotFound));
         for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -40,7 +61,7 @@ impl ListenTable {
         read_any.map(|()| table)
     }
 
-    /// Adds the LISTEN sockets of one table: the local address is `HEXADDR:HEXPORT`
+    /// Adds the LISTEN sockets of one `/proc/net/tcp{,6}` table: the local address is `HEXADDR:HEXPORT`
     /// (field 2), the state field 4 (`0A` is LISTEN), the inode field 10.
     pub fn add(&mut self, table: &str) {
         for line in table.lines().skip(1) {
@@ -66,33 +87,72 @@ impl ListenTable {
     }
 }
 
-/// The inodes of the sockets process `pid` holds (`socket:[N]` links in
-/// `/proc/<pid>/fd`); an error when its descriptors cannot be read (it may have exited,
-/// or belong to someone else).
-pub fn socket_inodes(pid: u32) -> io::Result<HashSet<u64>> {
-    let mut inodes = HashSet::new();
-    for fd in fs::read_dir(format!("/proc/{pid}/fd"))? {
-        // A descriptor closed since the listing is passed over; one that may not be read
-        // (another user namespace's process lists its descriptors, but not where they
-        // lead) makes the whole answer unreadable.
-        let target = match fs::read_link(fd?.path()) {
-            Ok(target) => target,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
-            Err(_) => continue,
-        };
-        let inode = target
-            .to_str()
-            .and_then(|t| t.strip_prefix("socket:["))
-            .and_then(|t| t.strip_suffix(']'))
-            .and_then(|t| t.parse::<u64>().ok());
-        inodes.extend(inode);
+/// A process's descriptors, read lazily: the names of `/proc/<pid>/fd` are listed once,
+/// and where each leads is read only until a wanted socket is found, newest first (a
+/// server opens its listener after its runtime's descriptors, and an idle one holds few
+/// after it). What was read is kept for the next question about the same process.
+#[derive(Debug)]
+pub struct Descriptors {
+    pid: u32,
+    /// Descriptor numbers not read yet, in ascending order (read from the end).
+    unread: Vec<u32>,
+    /// The socket inodes read so far.
+    sockets: HashSet<u64>,
+}
+
+impl Descriptors {
+    /// Lists `pid`'s descriptors; an error when they cannot be listed (the process has
+    /// exited, or belongs to someone else).
+    pub fn of(pid: u32) -> io::Result<Descriptors> {
+        let mut unread = Vec::new();
+        for fd in fs::read_dir(format!("/proc/{pid}/fd"))? {
+            unread.extend(fd?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+        unread.sort_unstable();
+        Ok(Descriptors {
+            pid,
+            unread,
+            sockets: HashSet::new(),
+        })
     }
-    Ok(inodes)
+
+    /// The first of `wanted` the process holds, if any. A descriptor closed since the
+    /// listing is passed over; one that may not be read (a process of another user
+    /// namespace lists its descriptors, but not where they lead) is an error.
+    pub fn find(&mut self, wanted: &[u64]) -> io::Result<Option<u64>> {
+        if let Some(inode) = wanted.iter().find(|i| self.sockets.contains(i)) {
+            return Ok(Some(*inode));
+        }
+        while let Some(fd) = self.unread.pop() {
+            let target = match fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)) {
+                Ok(target) => target,
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    self.unread.push(fd);
+                    return Err(e);
+                }
+                Err(_) => continue,
+            };
+            let inode = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok());
+            if let Some(inode) = inode {
+                self.sockets.insert(inode);
+                if wanted.contains(&inode) {
+                    return Ok(Some(inode));
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Whether process `pid` holds one of `inodes`.
 fn owns_any(pid: u32, inodes: &[u64]) -> bool {
-    socket_inodes(pid).is_ok_and(|held| inodes.iter().any(|i| held.contains(i)))
+    Descriptors::of(pid)
+        .and_then(|mut d| d.find(inodes))
+        .is_ok_and(|found| found.is_some())
 }
 
 /// `root` and its descendants, nearest first, from the parent PIDs in `/proc/*/stat`.
@@ -159,8 +219,8 @@ pub fn listener_in_tree(root: u32, port: u16) -> Listener {
     let tree = process_tree(root);
     let mut unreadable = false;
     for pid in &tree {
-        match socket_inodes(*pid) {
-            Ok(held) if inodes.iter().any(|i| held.contains(i)) => return Listener::Ours(*pid),
+        match Descriptors::of(*pid).and_then(|mut d| d.find(inodes)) {
+            Ok(Some(_)) => return Listener::Ours(*pid),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => unreadable = true,
             _ => {}
         }
