@@ -154,8 +154,16 @@ export declare class RegistryWatcher extends EventEmitter {
   /** Starts watching and reads the registry. */
   start(): RegistryState;
   current(): RegistryState;
-  /** Applies pending file events and re-checks liveness now. */
+  /**
+   * Applies pending file events and re-checks liveness now; asks every local entry's
+   * port again (see `recheckListeners`).
+   */
   refresh(): RegistryState;
+  /**
+   * Checks whether every local entry's process still listens on its port: now if the
+   * last such check is a second old, else a second after it (a change is emitted).
+   */
+  recheckListeners(): void;
   close(): void;
   on(event: 'change', listener: (state: RegistryState) => void): this;
   on(event: 'warning', listener: (warning: string) => void): this;
