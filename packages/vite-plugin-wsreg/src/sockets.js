@@ -4,8 +4,9 @@
 //
 // Non-obvious decisions, the same as the Rust reader's (crates/wsreg/src/registry/
 // sockets.rs and liveness.rs):
-// - One look at the system per check of many entries (`SocketView`): the LISTEN tables
-//   are read once, at the first question, and each process's descriptors at most once.
+// - One look at the system per check of many entries (`SocketView`): each LISTEN table
+//   is read once at most, and only when a question needs it (IPv4 first: an owner found
+//   there costs no read of tcp6), and each process's descriptors at most once.
 // - A process-wide cache (`knownOwners`) remembers the inode each (pid, port) was found
 //   to hold; while that inode still listens on the port the descriptors are not read
 //   again, so a repeat check costs the two table reads and a map lookup per entry. (A
@@ -30,30 +31,50 @@ const KNOWN_OWNERS_MAX = 1 << 16;
 /** @type {Map<string, string>} */
 const knownOwners = new Map();
 
+/** Forgets every known owner: the next check reads descriptors again (benchmarks, tests). */
+export function forgetKnownOwners() {
+  knownOwners.clear();
+}
+
 /** The LISTEN state of /proc/net/tcp{,6}. */
 const LISTEN = '0A';
 
 /**
  * Adds the LISTEN sockets of one /proc/net/tcp{,6} table to `byPort`: the local address
- * is `HEXADDR:HEXPORT` (field 2), the state field 4, the inode field 10.
+ * is `HEXADDR:HEXPORT` (field 2), the state field 4, the inode field 10. Fields are
+ * found by scanning for spaces, not by splitting lines: a busy machine has thousands of
+ * rows, and this runs on every check.
  * @param {string} text
  * @param {Map<number, string[]>} [byPort]
  * @returns {Map<number, string[]>} port → inodes of the sockets listening on it
  */
 export function parseListenTable(text, byPort = new Map()) {
-  let start = text.indexOf('\n') + 1; // the header line
-  while (start > 0 && start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
-    // Most rows of a busy machine are connections: skip them before splitting.
-    if (!line.includes(` ${LISTEN} `)) continue;
-    const fields = line.trim().split(/\s+/);
-    if (fields[3] !== LISTEN || fields.length < 10) continue;
-    const local = fields[1];
-    const port = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-    const inode = fields[9];
+  const length = text.length;
+  let end = text.indexOf('\n'); // the header line
+  while (end >= 0 && end < length) {
+    const start = end + 1;
+    end = text.indexOf('\n', start);
+    if (end < 0) end = length;
+    let at = start;
+    /** The next field of the line: its start (`at` is left at its end); -1 at the line's end. */
+    const field = () => {
+      while (at < end && text.charCodeAt(at) === 32) at++;
+      const from = at;
+      while (at < end && text.charCodeAt(at) !== 32) at++;
+      return at > from ? from : -1;
+    };
+    field(); // sl
+    if (field() < 0) continue; // local address
+    const localEnd = at;
+    field(); // remote address
+    const state = field();
+    if (state < 0 || at - state !== LISTEN.length || !text.startsWith(LISTEN, state)) continue;
+    for (let i = 0; i < 5; i++) field(); // tx:rx, tr:when, retrnsmt, uid, timeout
+    const inodeAt = field();
+    if (inodeAt < 0) continue;
+    const inode = text.slice(inodeAt, at);
+    const colon = text.lastIndexOf(':', localEnd);
+    const port = colon > start ? parseInt(text.slice(colon + 1, localEnd), 16) : NaN;
     if (!(port >= 0 && port <= 65535) || !/^\d+$/.test(inode)) continue;
     const inodes = byPort.get(port);
     if (inodes) inodes.push(inode);
@@ -62,26 +83,21 @@ export function parseListenTable(text, byPort = new Map()) {
   return byPort;
 }
 
+/** The LISTEN tables, IPv4 first: most servers listen there, and a found owner reads no more. */
+const TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
+
 /**
- * The LISTEN sockets of this network namespace, by port; null when neither table can be
- * read (no /proc, not Linux).
+ * The LISTEN sockets of one table, by port; null when it cannot be read (no IPv6, no
+ * /proc, not Linux).
+ * @param {string} file
  * @returns {Map<number, string[]> | null}
  */
-export function readListenTable() {
-  /** @type {Map<number, string[]>} */
-  const byPort = new Map();
-  let readAny = false;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try {
-      text = fs.readFileSync(file, 'latin1');
-    } catch {
-      continue; // no IPv6 (or no /proc): the other table still tells
-    }
-    readAny = true;
-    parseListenTable(text, byPort);
+export function readListenTable(file) {
+  try {
+    return parseListenTable(fs.readFileSync(file, 'latin1'));
+  } catch {
+    return null;
   }
-  return readAny ? byPort : null;
 }
 
 /**
@@ -109,18 +125,37 @@ export function socketInodes(pid) {
   return inodes;
 }
 
+/** @type {readonly string[]} */
+const NONE = Object.freeze([]);
+
 /**
- * One look at the sockets of this machine, for one check of many entries: the LISTEN
- * tables read at the first question, each process's descriptors at most once. Make a new
- * one per check; the cache of known owners outlives them.
+ * One look at the sockets of this machine, for one check of many entries: each LISTEN
+ * table read at the first question that needs it (the kernel builds them by walking
+ * every socket of the namespace: milliseconds on a busy machine), each process's
+ * descriptors at most once. Make a new one per check; the cache of known owners
+ * outlives them.
  */
 export class SocketView {
   constructor() {
-    /** @type {Map<number, string[]> | null | undefined} undefined: not read yet */
-    this.table = undefined;
+    /** undefined: not read yet; null: unreadable. */
+    /** @type {(Map<number, string[]> | null | undefined)[]} */
+    this.tables = TABLES.map(() => undefined);
     /** pid → the inodes it holds, or the error code its descriptors answered. */
     /** @type {Map<number, Set<string> | string>} */
     this.held = new Map();
+  }
+
+  /**
+   * The inodes listening on `port` in table `i`.
+   * @private
+   * @param {number} i
+   * @param {number} port
+   * @returns {readonly string[]}
+   */
+  listening(i, port) {
+    let table = this.tables[i];
+    if (table === undefined) table = this.tables[i] = readListenTable(TABLES[i]);
+    return table?.get(port) ?? NONE;
   }
 
   /**
@@ -130,12 +165,17 @@ export class SocketView {
    * @returns {Listening}
    */
   listens(pid, port) {
-    if (this.table === undefined) this.table = process.platform === 'linux' ? readListenTable() : null;
-    if (this.table === null) return 'unchecked';
-    const inodes = this.table.get(port) ?? [];
+    if (process.platform !== 'linux') return 'unchecked';
     const key = `${pid}:${port}`;
     const known = knownOwners.get(key);
-    if (known !== undefined && inodes.includes(known)) return 'yes';
+    if (known !== undefined) {
+      for (let i = 0; i < TABLES.length; i++) if (this.listening(i, port).includes(known)) return 'yes';
+    }
+    // Neither table (no /proc/net): the system cannot tell.
+    if (this.listening(0, port) === NONE && this.tables[0] === null) {
+      this.listening(1, port);
+      if (this.tables[1] === null) return 'unchecked';
+    }
     let held = this.held.get(pid);
     if (held === undefined) {
       try {
@@ -149,13 +189,15 @@ export class SocketView {
       // Gone since its stat was read: it holds nothing.
       return held === 'ENOENT' || held === 'ESRCH' ? 'no' : 'unreadable';
     }
-    const owned = inodes.find((inode) => /** @type {Set<string>} */ (held).has(inode));
-    if (owned === undefined) {
-      knownOwners.delete(key);
-      return 'no';
+    for (let i = 0; i < TABLES.length; i++) {
+      const owned = this.listening(i, port).find((inode) => /** @type {Set<string>} */ (held).has(inode));
+      if (owned !== undefined) {
+        if (knownOwners.size >= KNOWN_OWNERS_MAX) knownOwners.clear();
+        knownOwners.set(key, owned);
+        return 'yes';
+      }
     }
-    if (knownOwners.size >= KNOWN_OWNERS_MAX) knownOwners.clear();
-    knownOwners.set(key, owned);
-    return 'yes';
+    knownOwners.delete(key);
+    return 'no';
   }
 }
