@@ -36,9 +36,18 @@ export interface ProcessInfo {
   zombie: boolean;
 }
 
+/**
+ * Whether a process holds a LISTEN socket on a port: `unreadable`, its descriptors cannot
+ * be read (another user's process); `unchecked`, the system cannot tell (not Linux).
+ * Readers show the entry unless the answer is `no`.
+ */
+export type Listening = 'yes' | 'no' | 'unreadable' | 'unchecked';
+
 export interface ProcessTable {
   /** undefined: no such process. */
   lookup(pid: number): ProcessInfo | undefined;
+  /** Whether process `pid` holds a LISTEN socket on TCP `port`; absent: `unchecked`. */
+  listens?(pid: number, port: number): Listening;
 }
 
 export interface LivenessContext {
@@ -145,8 +154,16 @@ export declare class RegistryWatcher extends EventEmitter {
   /** Starts watching and reads the registry. */
   start(): RegistryState;
   current(): RegistryState;
-  /** Applies pending file events and re-checks liveness now. */
+  /**
+   * Applies pending file events and re-checks liveness now; asks every local entry's
+   * port again (see `recheckListeners`).
+   */
   refresh(): RegistryState;
+  /**
+   * Checks whether every local entry's process still listens on its port: now if the
+   * last such check is a second old, else a second after it (a change is emitted).
+   */
+  recheckListeners(): void;
   close(): void;
   on(event: 'change', listener: (state: RegistryState) => void): this;
   on(event: 'warning', listener: (warning: string) => void): this;
@@ -231,7 +248,19 @@ export declare function liveness(
 ): { live: true } | { live: false; reason: string };
 export declare function mayEndUnseen(entry: ServerEntry, ctx: LivenessContext): boolean;
 export declare function parseProcStat(text: string): ProcessInfo | undefined;
-export declare function processTableFromMap(map: Record<string, number | null>): ProcessTable;
+export declare function listeningVerdict(
+  entry: ServerEntry,
+  ctx: LivenessContext,
+): { live: true } | { live: false; reason: string };
+export declare function processVerdict(
+  entry: ServerEntry,
+  ctx: LivenessContext,
+): { live: true } | { live: false; reason: string };
+export declare function processTableFromMap(
+  map: Record<string, number | null>,
+  sockets?: Record<string, number[] | null>,
+): ProcessTable;
+/** One look at this machine: the LISTEN tables are read at its first `listens` and kept; make a new one per check. */
 export declare function systemProcessTable(): ProcessTable;
 export declare function resolveContext(ctx?: ReaderContext): LivenessContext;
 /** Reads the registry once (a directory, or a legacy `….json` path; default as the plugin's). */

@@ -7,6 +7,9 @@
 // an entry already has changes nothing; a new state is published (one new state object,
 // so answer.js builds one new document) and the watcher's listeners are told. With no
 // subscriber there is no timer and no probe, and every state is back to `unknown`.
+// Each round also asks the watcher to check every entry's listening socket again
+// (`recheckListeners`: at most once a second), so that a server that closed its listener
+// leaves a subscribed page's list without anyone reloading it.
 
 import { EventEmitter } from 'node:events';
 import { probe } from './probe.js';
@@ -144,8 +147,18 @@ export class HealthMonitor extends EventEmitter {
   /** @private */
   start() {
     if (!this.active || this.timer) return;
-    this.timer = setInterval(() => this.enqueueAll(), this.intervalMs);
+    this.timer = setInterval(() => this.round(), this.intervalMs);
     this.timer.unref();
+    this.round();
+  }
+
+  /**
+   * A health round: the listeners checked again (a change comes back through take()),
+   * then every probed entry queued.
+   * @private
+   */
+  round() {
+    this.watcher.recheckListeners();
     this.enqueueAll();
   }
 

@@ -1,11 +1,19 @@
 // Which entries are live (docs/registry-format.md, "Liveness").
 //
-// On this host: the PID exists, is not a zombie, and its start time equals
-// `pidStartTime` when both are known. On another host: live unless a lease
-// expired. With a lease (any host): `heartbeatAt` (or `startedAt`) + `ttlSecs`
-// is strictly in the future.
+// On this host: the PID exists, is not a zombie, its start time equals `pidStartTime`
+// when both are known, and it holds a LISTEN socket on the entry's port (sockets.js). On
+// another host: live unless a lease expired. With a lease (any host): `heartbeatAt` (or
+// `startedAt`) + `ttlSecs` is strictly in the future.
+//
+// The process and the port are two questions (`processVerdict`, `listeningVerdict`)
+// because a watcher asks them at different rates: the process on every re-check (a
+// /proc/<pid>/stat read), the port only when an entry arrives and on readers' asks
+// (watch.js). A process that does not listen is dead with the reason `not listening on
+// <port>`; one whose descriptors cannot be read, or a system that cannot tell, counts
+// as listening (shown).
 
 import fs from 'node:fs';
+import { SocketView } from './sockets.js';
 import { parseTimestamp } from './time.js';
 
 /**
@@ -13,16 +21,53 @@ import { parseTimestamp } from './time.js';
  * @typedef {import('../index.js').ProcessInfo} ProcessInfo
  * @typedef {import('../index.js').ProcessTable} ProcessTable
  * @typedef {import('../index.js').LivenessContext} LivenessContext
+ * @typedef {import('../index.js').Listening} Listening
  * @typedef {{ live: true } | { live: false, reason: string }} Verdict
  */
 
+/** @type {Verdict} */
+const LIVE = Object.freeze({ live: true });
+
 /**
- * Decides whether one (valid, canonical) entry is live.
+ * Decides whether one (valid, canonical) entry is live: its process (and lease), then,
+ * on this host, its port.
  * @param {ServerEntry} entry
  * @param {LivenessContext} ctx
  * @returns {Verdict}
  */
 export function liveness(entry, ctx) {
+  const verdict = processVerdict(entry, ctx);
+  return verdict.live && isLocal(entry, ctx) ? listeningVerdict(entry, ctx) : verdict;
+}
+
+/**
+ * Whether the entry is this host's (its PID and port mean something here).
+ * @param {ServerEntry} entry
+ * @param {LivenessContext} ctx
+ */
+export function isLocal(entry, ctx) {
+  return entry.host === null || entry.host === ctx.hostname;
+}
+
+/**
+ * Whether a (local, process-live) entry's process holds a LISTEN socket on its port.
+ * A table that cannot tell (no `listens`, not Linux, unreadable descriptors) says live.
+ * @param {ServerEntry} entry
+ * @param {LivenessContext} ctx
+ * @returns {Verdict}
+ */
+export function listeningVerdict(entry, ctx) {
+  const listening = ctx.processes.listens?.(entry.pid, entry.port) ?? 'unchecked';
+  return listening === 'no' ? { live: false, reason: `not listening on ${entry.port}` } : LIVE;
+}
+
+/**
+ * The lease, then (on this host) the process: everything but the port.
+ * @param {ServerEntry} entry
+ * @param {LivenessContext} ctx
+ * @returns {Verdict}
+ */
+export function processVerdict(entry, ctx) {
   if (entry.ttlSecs !== null) {
     const from = parseTimestamp(entry.heartbeatAt ?? entry.startedAt) ?? 0;
     const expiresAt = from + entry.ttlSecs * 1000;
@@ -30,8 +75,7 @@ export function liveness(entry, ctx) {
       return { live: false, reason: `lease expired at ${new Date(expiresAt).toISOString()}` };
     }
   }
-  const onThisHost = entry.host === null || entry.host === ctx.hostname;
-  if (!onThisHost) return { live: true };
+  if (!isLocal(entry, ctx)) return LIVE;
 
   const proc = ctx.processes.lookup(entry.pid);
   if (!proc) return { live: false, reason: 'no such process' };
@@ -39,33 +83,47 @@ export function liveness(entry, ctx) {
   if (entry.pidStartTime !== null && proc.startTime !== null && proc.startTime !== entry.pidStartTime) {
     return { live: false, reason: `pid reused (start time ${proc.startTime}, expected ${entry.pidStartTime})` };
   }
-  return { live: true };
+  return LIVE;
 }
 
 /**
- * A process table given as a plain map, PID → start time (null: unreadable).
- * This is the `processes` object of a test vector's case.json.
+ * A process table given as plain maps: the `processes` and `sockets` objects of a test
+ * vector's case.json. `processes`: PID → start time (null: unreadable; absent: no such
+ * process). `sockets`: PID → the ports it listens on (null: its descriptors cannot be
+ * read; absent: it listens on nothing); without `sockets`, ownership is not described
+ * and every process is taken as listening.
  * @param {Record<string, number | null>} map
+ * @param {Record<string, number[] | null>} [sockets]
  * @returns {ProcessTable}
  */
-export function processTableFromMap(map) {
+export function processTableFromMap(map, sockets) {
   return {
     lookup(pid) {
       if (!Object.hasOwn(map, String(pid))) return undefined;
       return { startTime: map[String(pid)], zombie: false };
     },
+    listens(pid, port) {
+      if (!sockets) return 'unchecked';
+      if (!Object.hasOwn(sockets, String(pid))) return 'no';
+      const ports = sockets[String(pid)];
+      if (ports === null) return 'unreadable';
+      return ports.includes(port) ? 'yes' : 'no';
+    },
   };
 }
 
 /**
- * The real process table of this machine. On Linux it reads
- * `/proc/<pid>/stat` (state and start time); elsewhere it can only tell
- * whether the PID exists (`process.kill(pid, 0)`), with an unknown start time.
+ * The real process table of this machine, as one look at it: make a new one per check
+ * (`resolveContext` does), since the LISTEN tables it reads at its first `listens` are
+ * kept for its life. On Linux it reads `/proc/<pid>/stat` (state and start time) and
+ * the sockets (sockets.js); elsewhere it can only tell whether the PID exists
+ * (`process.kill(pid, 0)`), with an unknown start time, and not who listens.
  * @returns {ProcessTable}
  */
 export function systemProcessTable() {
-  if (process.platform === 'linux') return { lookup: readProcStat };
-  return { lookup: probeWithSignal };
+  if (process.platform !== 'linux') return { lookup: probeWithSignal, listens: () => 'unchecked' };
+  const sockets = new SocketView();
+  return { lookup: readProcStat, listens: (pid, port) => sockets.listens(pid, port) };
 }
 
 /**
@@ -121,7 +179,8 @@ function probeWithSignal(pid) {
 
 /**
  * Wraps a process table so that each PID is looked up at most once (one
- * evaluation of the registry may name the same PID many times).
+ * evaluation of the registry may name the same PID many times). `listens` is passed
+ * through: the system's already reads each process's descriptors once per look.
  * @param {ProcessTable} table
  * @returns {ProcessTable}
  */
@@ -132,6 +191,9 @@ export function memoizeProcessTable(table) {
     lookup(pid) {
       if (!cache.has(pid)) cache.set(pid, table.lookup(pid));
       return cache.get(pid);
+    },
+    listens(pid, port) {
+      return table.listens?.(pid, port) ?? 'unchecked';
     },
   };
 }
@@ -145,5 +207,5 @@ export function memoizeProcessTable(table) {
  * @param {LivenessContext} ctx
  */
 export function mayEndUnseen(entry, ctx) {
-  return entry.ttlSecs !== null || entry.host === null || entry.host === ctx.hostname;
+  return entry.ttlSecs !== null || isLocal(entry, ctx);
 }

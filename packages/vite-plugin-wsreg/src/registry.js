@@ -5,11 +5,19 @@
 
 import os from 'node:os';
 import { RegistryCache } from './cache.js';
-import { liveness, memoizeProcessTable, systemProcessTable } from './liveness.js';
+import { isLocal, listeningVerdict, memoizeProcessTable, processVerdict, systemProcessTable } from './liveness.js';
 import { registryLocation } from './location.js';
 
 export { MAX_ENTRY_FILE_BYTES, isEntryFileName, parseEntryFile } from './entry-file.js';
-export { liveness, mayEndUnseen, parseProcStat, processTableFromMap, systemProcessTable } from './liveness.js';
+export {
+  listeningVerdict,
+  liveness,
+  mayEndUnseen,
+  parseProcStat,
+  processTableFromMap,
+  processVerdict,
+  systemProcessTable,
+} from './liveness.js';
 export { registryLocation } from './location.js';
 export { MAX_ENTRIES, MAX_LEGACY_FILE_BYTES, parseRegistry, validateEntry } from './model.js';
 export { formatTimestamp, parseTimestamp } from './time.js';
@@ -21,6 +29,7 @@ export { formatTimestamp, parseTimestamp } from './time.js';
  * @typedef {import('../index.js').RegistryState} RegistryState
  * @typedef {import('../index.js').RegistryDocument} RegistryDocument
  * @typedef {import('../index.js').ServerFilter} ServerFilter
+ * @typedef {import('./liveness.js').Verdict} Verdict
  */
 
 /**
@@ -37,19 +46,23 @@ export function resolveContext(ctx = {}) {
 }
 
 /**
- * Applies liveness to what a cache holds.
+ * Applies liveness to what a cache holds: each entry's process (and lease), then, for a
+ * local entry whose process lives, `listening` — by default the system is asked now; a
+ * watcher passes what it last found instead (it asks the sockets less often).
  * @param {RegistryCache} cache
  * @param {LivenessContext} live
+ * @param {(entry: ServerEntry) => Verdict} [listening]
  * @returns {RegistryState}
  */
-export function stateOf(cache, live) {
+export function stateOf(cache, live, listening = (entry) => listeningVerdict(entry, live)) {
   if (cache.error) return { servers: [], dead: [], error: cache.error, warnings: cache.warnings() };
   /** @type {ServerEntry[]} */
   const servers = [];
   /** @type {{ entry: ServerEntry, reason: string }[]} */
   const dead = [];
   for (const entry of cache.entries()) {
-    const verdict = liveness(entry, live);
+    let verdict = processVerdict(entry, live);
+    if (verdict.live && isLocal(entry, live)) verdict = listening(entry);
     if (verdict.live) servers.push(entry);
     else dead.push({ entry, reason: verdict.reason });
   }

@@ -17,6 +17,15 @@
 // be told. That timer runs only while some live entry can end so (mayEndUnseen: a
 // process on this host, a lease), and it re-checks liveness only: no listing, no file
 // read. While nothing is registered, nothing runs at all.
+//
+// A local entry is shown only while its process holds a LISTEN socket on its port
+// (liveness.js, sockets.js). Nothing announces a closed listener, and that timer must
+// stay a /proc/<pid>/stat read, so the port is asked elsewhere: once for each entry when
+// it arrives (the verdict is kept by entry object: a changed file is a new entry), and
+// for every entry again when a reader asks (`refresh`: a GET, a stream or page
+// connecting; `recheckListeners`: each health round) — before the answer when the last
+// such check is `LISTEN_RECHECK_MS` old, else once that long after it (and a change is
+// pushed). One check reads the LISTEN tables once for all entries. Idle, nothing runs.
 
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -24,7 +33,7 @@ import path from 'node:path';
 import { RegistryCache } from './cache.js';
 import { isEntryFileName } from './entry-file.js';
 import { message } from './file.js';
-import { mayEndUnseen } from './liveness.js';
+import { listeningVerdict, mayEndUnseen } from './liveness.js';
 import { registryLocation } from './location.js';
 import { resolveContext, stateOf } from './registry.js';
 
@@ -33,7 +42,11 @@ import { resolveContext, stateOf } from './registry.js';
  * @typedef {import('../index.js').ReaderContext} ReaderContext
  * @typedef {import('../index.js').RegistryWatcherOptions} RegistryWatcherOptions
  * @typedef {import('../index.js').ServerEntry} ServerEntry
+ * @typedef {import('./liveness.js').Verdict} Verdict
  */
+
+/** Every entry's listening socket is checked again on readers' asks at most this often, ms. */
+export const LISTEN_RECHECK_MS = 1000;
 
 /**
  * Emits `change` (with the new {@link RegistryState}) whenever the list of live
@@ -74,6 +87,16 @@ export class RegistryWatcher extends EventEmitter {
     /** Set only while some live entry may end unseen by any file event. */
     /** @type {NodeJS.Timeout | null} */
     this.livenessTimer = null;
+    /** What each entry's port was last found to be (listeningVerdict), by entry object. */
+    /** @type {WeakMap<ServerEntry, Verdict>} */
+    this.listening = new WeakMap();
+    /** Set when the next update is to ask every entry's port again. */
+    this.listenCheckDue = false;
+    /** When every entry's port was last asked (performance.now()). */
+    this.listenCheckedAt = 0;
+    /** Set while a reader's ask waits for LISTEN_RECHECK_MS to pass since the last check. */
+    /** @type {NodeJS.Timeout | null} */
+    this.listenTimer = null;
     this.started = false;
     this.closed = false;
   }
@@ -87,6 +110,7 @@ export class RegistryWatcher extends EventEmitter {
       this.started = true;
       this.watchPaths(); // before the listing, so that no change falls between the two
       this.cache.scan();
+      this.listenCheckedAt = performance.now(); // every entry is new: all are asked
       this.update();
     }
     return this.state;
@@ -99,19 +123,54 @@ export class RegistryWatcher extends EventEmitter {
 
   /**
    * Applies the events not yet applied and re-checks liveness now (what a request
-   * does, so that it never answers with a server that just died).
+   * does, so that it never answers with a server that just died); asks every entry's
+   * port again (see `recheckListeners`).
    * @returns {RegistryState}
    */
   refresh() {
     if (!this.started) return this.start();
+    if (this.listenCheckIsDue()) this.listenCheckDue = true;
     this.flush();
     return this.state;
+  }
+
+  /**
+   * Asks whether every local entry's process still listens on its port: now when the
+   * last such check is LISTEN_RECHECK_MS old, else that long after it; a change is
+   * published as any other. Does not wait. (A health round, and every refresh.)
+   */
+  recheckListeners() {
+    if (!this.started || this.closed) return;
+    if (!this.listenCheckIsDue()) return;
+    this.listenCheckDue = true;
+    this.flush();
+  }
+
+  /**
+   * Whether a check of every port is due now; if not, makes sure one runs when it is.
+   * @private
+   */
+  listenCheckIsDue() {
+    if (this.closed) return false;
+    const wait = this.listenCheckedAt + LISTEN_RECHECK_MS - performance.now();
+    if (wait <= 0) return true;
+    if (!this.listenTimer) {
+      this.listenTimer = setTimeout(() => {
+        this.listenTimer = null;
+        this.listenCheckDue = true;
+        this.flush();
+      }, Math.ceil(wait));
+      this.listenTimer.unref();
+    }
+    return false;
   }
 
   /** Stops watching; no event is emitted after this. */
   close() {
     this.closed = true;
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    if (this.listenTimer) clearTimeout(this.listenTimer);
+    this.listenTimer = null;
     this.setLivenessTimer(false);
     this.directoryWatch?.close();
     this.ancestorWatch?.close();
@@ -225,13 +284,28 @@ export class RegistryWatcher extends EventEmitter {
 
   /**
    * Re-checks liveness over what the cache holds (no file system access but /proc)
-   * and publishes the outcome.
+   * and publishes the outcome. Ports are asked for new entries only, or for all of them
+   * when a check is due (`listenCheckDue`): the LISTEN tables are read only then.
    * @private
    */
   update() {
     if (this.closed) return;
     const live = resolveContext(this.context);
-    const next = stateOf(this.cache, live);
+    const all = this.listenCheckDue;
+    this.listenCheckDue = false;
+    if (all) {
+      this.listenCheckedAt = performance.now();
+      if (this.listenTimer) clearTimeout(this.listenTimer);
+      this.listenTimer = null;
+    }
+    const next = stateOf(this.cache, live, (entry) => {
+      let verdict = all ? undefined : this.listening.get(entry);
+      if (verdict === undefined) {
+        verdict = listeningVerdict(entry, live);
+        this.listening.set(entry, verdict);
+      }
+      return verdict;
+    });
     const changed = next.error !== this.state.error || !sameEntries(next.servers, this.state.servers);
     // Keep the state object while nothing changed: answers built for it stay valid.
     if (changed || this.cache.generation !== this.announced) this.state = next;

@@ -7,8 +7,12 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, setServers, tempRegistry } from './helpers/registry-writer.js';
+import { listeningPorts, ownEntry, setServers, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
+
+// Ports this process listens on (and closes each connection to): readers list a local
+// entry only while its process listens on its port.
+const [portA, portB] = await listeningPorts(2);
 
 const majors = [
   { name: 'vite6', load: () => import('vite6') },
@@ -21,8 +25,8 @@ for (const major of majors) {
     const site = makeSite();
     const reg = tempRegistry(`wsreg-${major.name}-`);
     const entries = [
-      ownEntry({ id: 'a', port: 43001, startedAt: '2026-01-01T00:00:01Z' }),
-      ownEntry({ id: 'b', kind: 'yjs', port: 43002, startedAt: '2026-01-01T00:00:02Z' }),
+      ownEntry({ id: 'a', port: portA, startedAt: '2026-01-01T00:00:01Z' }),
+      ownEntry({ id: 'b', kind: 'yjs', port: portB, startedAt: '2026-01-01T00:00:02Z' }),
     ];
     /** @type {any} */
     let vite;
@@ -105,7 +109,7 @@ for (const major of majors) {
         await until(['a', 'b']);
         setServers(reg.dir, entries.slice(0, 1));
         await until(['a']);
-        // The connected page is a subscriber: its servers are probed (nothing listens on their ports).
+        // The connected page is a subscriber: its servers are probed (their listeners close every connection).
         await new Promise((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`never probed: ${states.join(' ')}`)), 5000);
           wake = () => {

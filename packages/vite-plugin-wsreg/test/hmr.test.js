@@ -8,14 +8,16 @@ import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { openEventStream } from './helpers/http-client.js';
-import { ownEntry, register, setServers, tempRegistry } from './helpers/registry-writer.js';
+import { listeningPorts, ownEntry, register, setServers, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
+// Ports this process listens on: readers list a local entry only while its process does.
+const [port1, port2, port3] = await listeningPorts(3);
 const site = makeSite();
 const reg = tempRegistry('wsreg-hmr-');
 const entries = [
-  ownEntry({ id: 'echo-1', port: 42001, startedAt: '2026-01-01T00:00:01Z' }),
-  ownEntry({ id: 'yjs-1', kind: 'yjs', port: 42002, startedAt: '2026-01-01T00:00:02Z' }),
+  ownEntry({ id: 'echo-1', port: port1, startedAt: '2026-01-01T00:00:01Z' }),
+  ownEntry({ id: 'yjs-1', kind: 'yjs', port: port2, startedAt: '2026-01-01T00:00:02Z' }),
 ];
 
 /** @type {import('./helpers/vite-servers.js').Started} */
@@ -100,7 +102,7 @@ test('every change is pushed as wsreg:servers to every page; a refused directory
   const b = await hmrClient();
   try {
     const t0 = performance.now();
-    register(reg.dir, ownEntry({ id: 'echo-2', port: 42003, startedAt: '2026-01-01T00:00:03Z' }));
+    register(reg.dir, ownEntry({ id: 'echo-2', port: port3, startedAt: '2026-01-01T00:00:03Z' }));
     const pa = await a.next('wsreg:servers');
     const pb = await b.next('wsreg:servers');
     assert.deepEqual(pa.data.servers.map((/** @type {any} */ s) => s.id), ['echo-1', 'yjs-1', 'echo-2']);

@@ -5,17 +5,28 @@
 // directory. Waits are for events (a push, a second stream), never sleeps.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openEventStream, request } from './helpers/http-client.js';
-import { ownEntry, register, setServers, startTimeOf, tempRegistry, unregister, writeFileAtomic } from './helpers/registry-writer.js';
+import {
+  listeningPorts,
+  ownEntry,
+  register,
+  setServers,
+  spawnListener,
+  startTimeOf,
+  tempRegistry,
+  unregister,
+  writeFileAtomic,
+} from './helpers/registry-writer.js';
 import { canonicalKeysOf, contextOf, layOut, loadVectors, unprobed } from './helpers/vectors.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 
 const vectors = loadVectors();
+// Ports this process listens on: readers list a local entry only while its process does.
+const [portA, portB, portC, portNew, portX, portY] = await listeningPorts(6);
 const MODES = /** @type {const} */ (['dev', 'preview']);
 
 /** @param {unknown} doc */
@@ -65,9 +76,9 @@ for (const mode of MODES) {
     let server;
     const at = (/** @type {number} */ s) => `2026-01-01T00:00:0${s}.000Z`;
     const entries = [
-      ownEntry({ id: 'echo-a', kind: 'echo', project: 'p1', port: 41001, name: '<img src=x onerror=alert(1)>', startedAt: at(1) }),
-      ownEntry({ id: 'yjs-b', kind: 'yjs', project: 'p2', port: 41002, startedAt: at(2) }),
-      ownEntry({ id: 'mcp-c', kind: 'mcp', project: 'p1', port: 41003, startedAt: at(3) }),
+      ownEntry({ id: 'echo-a', kind: 'echo', project: 'p1', port: portA, name: '<img src=x onerror=alert(1)>', startedAt: at(1) }),
+      ownEntry({ id: 'yjs-b', kind: 'yjs', project: 'p2', port: portB, startedAt: at(2) }),
+      ownEntry({ id: 'mcp-c', kind: 'mcp', project: 'p1', port: portC, startedAt: at(3) }),
     ];
     before(async () => {
       setServers(reg.dir, entries);
@@ -171,7 +182,7 @@ for (const mode of MODES) {
       try {
         assert.deepEqual(ids(JSON.parse((await stream.next()).data)), ['echo-a', 'yjs-b', 'mcp-c']);
         const t0 = performance.now();
-        register(reg.dir, ownEntry({ id: 'echo-new', port: 41009, startedAt: at(4) }));
+        register(reg.dir, ownEntry({ id: 'echo-new', port: portNew, startedAt: at(4) }));
         const pushed = await stream.next({ timeoutMs: 3000 });
         const ms = pushed.at - t0;
         assert.equal(pushed.event, 'servers');
@@ -198,10 +209,10 @@ for (const mode of MODES) {
         assert.deepEqual(ids(JSON.parse((await filtered.next()).data)), ['yjs-b']);
         await all.next();
         // An echo server comes: the unfiltered stream shows it was seen; the yjs list is unchanged …
-        register(reg.dir, ownEntry({ id: 'echo-x', port: 41010, startedAt: at(5) }));
+        register(reg.dir, ownEntry({ id: 'echo-x', port: portX, startedAt: at(5) }));
         await all.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).includes('echo-x') });
         // … then a yjs server: the next filtered event is the one with it.
-        register(reg.dir, ownEntry({ id: 'yjs-y', kind: 'yjs', port: 41011, startedAt: at(6) }));
+        register(reg.dir, ownEntry({ id: 'yjs-y', kind: 'yjs', port: portY, startedAt: at(6) }));
         const e = await filtered.next({ timeoutMs: 3000 });
         assert.deepEqual(ids(JSON.parse(e.data)), ['yjs-b', 'yjs-y']);
       } finally {
@@ -212,14 +223,11 @@ for (const mode of MODES) {
     });
 
     test('a SIGKILLed server disappears by liveness alone (no file change)', { skip: process.platform !== 'linux' }, async () => {
-      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-      const pid = /** @type {number} */ (child.pid);
-      const spawned = new Promise((resolve) => child.once('spawn', resolve));
+      const { child, pid, port } = await spawnListener();
       const stream = await openEventStream(`${server.url}/api/registry/events`);
       try {
-        await spawned;
         await stream.next();
-        register(reg.dir, { ...ownEntry({ id: 'doomed', port: 41012, startedAt: at(7) }), pid, pidStartTime: startTimeOf(pid) });
+        register(reg.dir, { ...ownEntry({ id: 'doomed', port, startedAt: at(7) }), pid, pidStartTime: startTimeOf(pid) });
         await stream.next({ timeoutMs: 3000, accept: (e) => ids(JSON.parse(e.data)).includes('doomed') });
         const t0 = performance.now();
         child.kill('SIGKILL');
@@ -252,7 +260,7 @@ for (const mode of MODES) {
         writeFileAtomic(reg.legacyFile, { version: 1, servers: [ownEntry({ id: 'old', startedAt: at(0) }), ownEntry({ id: 'mcp-c', port: 1 })] });
         const merged = JSON.parse((await stream.next({ timeoutMs: 3000 })).data);
         assert.deepEqual(ids(merged), ['old', 'echo-a', 'mcp-c']);
-        assert.equal(merged.servers[2].port, 41003, 'the directory wins');
+        assert.equal(merged.servers[2].port, portC, 'the directory wins');
 
         writeFileAtomic(reg.legacyFile, { version: 2, servers: [ownEntry({ id: 'old' })] });
         const err = await stream.next({ timeoutMs: 3000 });

@@ -14,9 +14,11 @@ import { parseProcStat, readRegistry, registryLocation, systemProcessTable } fro
 import { hostnameOf, isLoopbackHostname } from '../src/guard.js';
 import { RegistryWatcher } from '../src/watch.js';
 import {
+  listeningPort,
   ownEntry,
   ownStartTime,
   register,
+  spawnListener,
   startTimeOf,
   tempRegistry,
   unregister,
@@ -255,16 +257,17 @@ describe('reading the directory', () => {
     assert.match(typo.warnings.join('\n'), /no-such-parent.*(is the path right)/);
   });
 
-  test('the legacy file is merged (the directory wins for an id in both); a bad legacy file is a warning, not an error', () => {
+  test('the legacy file is merged (the directory wins for an id in both); a bad legacy file is a warning, not an error', async () => {
     clear();
-    register(reg.dir, ownEntry({ id: 'both', port: 40001, startedAt: '2026-01-01T00:00:02Z' }));
+    const [dirPort, legacyPort] = [await listeningPort(), await listeningPort()];
+    register(reg.dir, ownEntry({ id: 'both', port: dirPort, startedAt: '2026-01-01T00:00:02Z' }));
     writeFileAtomic(reg.legacyFile, {
       version: 1,
-      servers: [ownEntry({ id: 'both', port: 40009 }), ownEntry({ id: 'old', startedAt: '2026-01-01T00:00:01Z' })],
+      servers: [ownEntry({ id: 'both', port: legacyPort }), ownEntry({ id: 'old', startedAt: '2026-01-01T00:00:01Z' })],
     });
     const state = readRegistry(reg.dir);
     assert.deepEqual(ids(state), ['old', 'both']);
-    assert.equal(state.servers[1].port, 40001);
+    assert.equal(state.servers[1].port, dirPort);
     assert.deepEqual(readRegistry(reg.legacyFile), state, 'the .json path names the same registry');
     assert.equal(fs.existsSync(path.join(reg.dir, 'old.json')), false, 'the reader writes nothing');
 
@@ -306,10 +309,11 @@ describe('the watcher', () => {
     const before = w.start();
     assert.equal(before.servers.length, 200);
     // The write is synchronous: what the spy records from here on is the reader's.
-    const changedFile = register(reg.dir, { ...many[7], port: 49999 });
+    const moved = await listeningPort();
+    const changedFile = register(reg.dir, { ...many[7], port: moved });
     const spy = watchFs(reg.root);
     try {
-      const after = await reaches(w, (s) => s.servers[7].port === 49999);
+      const after = await reaches(w, (s) => s.servers[7].port === moved);
       assert.deepEqual(spy.calls.readdir, [], 'the directory was listed again');
       assert.deepEqual(spy.calls.open, [changedFile]);
       assert.deepEqual([...new Set(spy.calls.lstat)], [changedFile]);
@@ -358,12 +362,13 @@ describe('the watcher', () => {
     t.after(close);
     watcher();
     w.start();
-    writeFileAtomic(reg.legacyFile, { version: 1, servers: [ownEntry({ id: 'old', port: 40100 })] });
+    const [legacyPort, dirPort] = [await listeningPort(), await listeningPort()];
+    writeFileAtomic(reg.legacyFile, { version: 1, servers: [ownEntry({ id: 'old', port: legacyPort })] });
     await reaches(w, (s) => ids(s).includes('old'));
-    register(reg.dir, ownEntry({ id: 'old', port: 40200 }));
-    await reaches(w, (s) => s.servers.length === 1 && s.servers[0].port === 40200);
+    register(reg.dir, ownEntry({ id: 'old', port: dirPort }));
+    await reaches(w, (s) => s.servers.length === 1 && s.servers[0].port === dirPort);
     unregister(reg.dir, 'old');
-    await reaches(w, (s) => s.servers[0]?.port === 40100);
+    await reaches(w, (s) => s.servers[0]?.port === legacyPort);
     fs.rmSync(reg.legacyFile);
     await reaches(w, (s) => s.servers.length === 0);
   });
@@ -411,11 +416,9 @@ describe('the watcher', () => {
   test('a SIGKILLed process is dropped by the liveness re-check, which lists and reads nothing', { skip: process.platform !== 'linux' }, async (t) => {
     t.after(close);
     watcher({ recheckMs: 20 });
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    const pid = /** @type {number} */ (child.pid);
+    const { child, pid, port } = await spawnListener();
     t.after(() => child.kill('SIGKILL'));
-    await new Promise((resolve) => child.once('spawn', resolve));
-    register(reg.dir, { ...ownEntry({ id: 'doomed' }), pid, pidStartTime: startTimeOf(pid) });
+    register(reg.dir, { ...ownEntry({ id: 'doomed', port }), pid, pidStartTime: startTimeOf(pid) });
     assert.deepEqual(ids(w.start()), ['doomed']);
     const spy = watchFs(reg.root);
     try {

@@ -1,6 +1,7 @@
 // The reader against every shared test vector, through the file system: the case
 // folder laid out in a temp directory (symlinks kept, `generate` applied) and read with
-// the case's own hostname, clock and process table — once as the directory, once
+// the case's own hostname, clock and process table (and, where the case has `sockets`,
+// which ports each process listens on) — once as the directory, once
 // through the legacy-path rule (`…/servers.json` names the same registry), and once
 // through a RegistryWatcher (the cache the plugin reads through).
 
@@ -24,6 +25,11 @@ test('the vectors are there and well formed', () => {
     assert.equal(v.expected.version, 1, v.name);
     for (const s of v.expected.servers) assert.deepEqual(Object.keys(s), canonicalKeysOf(s), `${v.name}: key order`);
     if (v.case.generate) assert.ok(fs.existsSync(path.join(v.dir, v.case.generate.pad)), `${v.name}: generate.pad`);
+    // `sockets` (optional): PID → the ports it listens on, or null (descriptors unreadable).
+    for (const [pid, ports] of Object.entries(v.case.sockets ?? {})) {
+      assert.match(pid, /^[1-9]\d*$/, `${v.name}: sockets PID`);
+      if (ports !== null) assert.ok(ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535), `${v.name}: sockets of ${pid}`);
+    }
   }
 });
 
@@ -34,7 +40,7 @@ test('the vectors cover the cases the contract names', () => {
     'foreign-host', 'unknown-fields', 'invalid-entry-among-valid', 'corrupt', 'corrupt-array',
     'null', 'empty-object', 'empty-file', 'unsupported-version', 'oversized', 'startedat-number',
     'timestamp-fractions', 'v2-basic', 'v2-empty-directory', 'v2-entry-at-size-limit', 'v2-invalid-files',
-    'v2-legacy-merge', 'v2-liveness', 'v2-order-and-defaults', 'v2-health-fields',
+    'v2-legacy-merge', 'v2-liveness', 'v2-order-and-defaults', 'v2-health-fields', 'v2-ownership',
   ]) {
     assert.ok(names.has(n), `missing vector ${n}`);
   }

@@ -2,9 +2,12 @@
 // (docs/registry-format.md, "Writing: rename in, unlink out"): an entry is written to
 // `.<id>.<random>.tmp` in the registry directory and renamed to `<id>.json`;
 // unregistering unlinks it. The legacy file is written the same way (temp file, then
-// rename) for the tests of the merge. Also the private temp registry a test uses, and
-// entries for this process. The plugin itself never writes the registry.
+// rename) for the tests of the merge. Also the private temp registry a test uses,
+// entries for this process, and the listening sockets that keep them live (readers show
+// a local entry only while its process listens on its port). The plugin itself never
+// writes the registry.
 
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -99,11 +102,13 @@ export function ownStartTime() {
 }
 
 /**
- * An entry for this process (live as long as the test runs), without `version`.
+ * An entry for this process (live as long as the test runs), without `version`. Its
+ * port is OWN_PORT unless `fields` gives one: give one this process listens on
+ * (`listeningPort()`), or the entry is not listed.
  * @param {Record<string, unknown> & { id: string }} fields
  */
 export function ownEntry(fields) {
-  const port = /** @type {number} */ (fields.port ?? 40000);
+  const port = /** @type {number} */ (fields.port ?? OWN_PORT);
   return {
     kind: 'echo',
     host: os.hostname(),
@@ -119,12 +124,89 @@ export function ownEntry(fields) {
 
 /**
  * A loopback port this process listens on until it exits: readers show an entry only
- * while its process listens on the entry's port.
+ * while its process listens on the entry's port. A connection is closed at once (so a
+ * health probe of it fails at once, as it would on a port nobody listens on).
  * @returns {Promise<number>}
  */
 export async function listeningPort() {
-  const server = net.createServer();
+  const server = net.createServer((socket) => socket.destroy());
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
   server.unref();
   return /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+}
+
+/**
+ * `n` distinct loopback ports this process listens on (see listeningPort).
+ * @param {number} n
+ * @returns {Promise<number[]>}
+ */
+export function listeningPorts(n) {
+  return Promise.all(Array.from({ length: n }, () => listeningPort()));
+}
+
+/** The port of `ownEntry` when none is given: this process listens on it. */
+export const OWN_PORT = await listeningPort();
+
+/** The stand-in server of `spawnListener`: prints its port, and `closed` once told `close` on stdin. */
+const LISTENER_CODE = `
+const server = require('node:net').createServer((s) => s.destroy());
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+setInterval(() => {}, 1 << 30);
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'close') server.close(() => console.log('closed'));
+});`;
+
+/**
+ * A child process that listens on a loopback port of its own and does nothing else: a
+ * stand-in server that can be killed, or made to close its listener and live on
+ * (`closeListener`). Kill it when done (`child.kill('SIGKILL')`).
+ * @param {number} [timeoutMs] how long its answers may take, at most (a failure bound)
+ * @returns {Promise<{ child: import('node:child_process').ChildProcess, pid: number, port: number, closeListener: () => Promise<void> }>}
+ */
+export async function spawnListener(timeoutMs = 5000) {
+  const child = spawn(process.execPath, ['-e', LISTENER_CODE], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /** @type {string[]} */
+  const lines = [];
+  /** @type {(() => void) | null} */
+  let wake = null;
+  let buffered = '';
+  /** @type {NodeJS.ReadableStream} */ (child.stdout).setEncoding('utf8');
+  /** @type {NodeJS.ReadableStream} */ (child.stdout).on('data', (/** @type {string} */ chunk) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = /** @type {string} */ (parts.pop());
+    lines.push(...parts);
+    wake?.();
+  });
+  child.once('exit', () => wake?.());
+  /** @returns {Promise<string>} */
+  const nextLine = async () => {
+    const deadline = Date.now() + timeoutMs;
+    while (lines.length === 0) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error('the listener exited');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no answer from the listener within ${timeoutMs} ms`);
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        };
+      });
+      wake = null;
+    }
+    return /** @type {string} */ (lines.shift());
+  };
+  const port = Number(await nextLine());
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`the listener said ${port}`);
+  return {
+    child,
+    pid: /** @type {number} */ (child.pid),
+    port,
+    async closeListener() {
+      /** @type {NodeJS.WritableStream} */ (child.stdin).write('close\n');
+      const line = await nextLine();
+      if (line !== 'closed') throw new Error(`the listener said ${line}`);
+    },
+  };
 }

@@ -47,6 +47,7 @@ export function unprobed(doc) {
  * @typedef {{
  *   description: string, hostname: string, now: string,
  *   processes: Record<string, number | null>,
+ *   sockets?: Record<string, number[] | null>,
  *   generate: { pad: string, bytes: number } | null,
  * }} VectorCase
  * @typedef {{
@@ -94,10 +95,12 @@ export function layOut(v, parent = os.tmpdir()) {
 }
 
 /**
- * The reader context a case prescribes.
+ * The reader context a case prescribes: its hostname, clock and process table — with
+ * the ports each PID listens on when the case has `sockets` (a case without them does
+ * not describe ownership: every process is taken as listening).
  * @param {VectorCase} c
  * @returns {import('../../index.js').ReaderContext}
  */
 export function contextOf(c) {
-  return { hostname: c.hostname, now: Date.parse(c.now), processes: processTableFromMap(c.processes) };
+  return { hostname: c.hostname, now: Date.parse(c.now), processes: processTableFromMap(c.processes, c.sockets) };
 }
