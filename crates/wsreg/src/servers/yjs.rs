@@ -148,11 +148,13 @@ async fn connection(
     // Leave first, so the others hear at once that this client's awareness is gone.
     let id = conn.id;
     let leaving = rooms.clone();
-    let _ = off_the_workers(rooms.persistent(), move || leaving.leave(room, id)).await;
+    let unloaded = off_the_workers(rooms.persistent(), move || leaving.leave(room, id)).await;
+    drop(inbox);
     match end {
-        End::Gone => {}
+        End::Gone => drop(socket),
         End::Frozen => {
-            tracing::debug!("room {name:?}: dropped a connection that stopped answering")
+            tracing::debug!("room {name:?}: dropped a connection that stopped answering");
+            drop(socket);
         }
         End::Shutdown => socket::close_going_away(socket).await,
         End::TooLarge => socket::close_too_large(socket, config.max_message).await,
@@ -163,6 +165,10 @@ async fn connection(
             let close = socket::close_refused(socket, code, reason);
             let _ = tokio::time::timeout(2 * config.ping_interval, close).await;
         }
+    }
+    // After the socket and its buffers are freed: they are most of a room's memory.
+    if matches!(unloaded, Ok(true)) {
+        crate::yjs::release_free_memory();
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::message::ProtocolError;
 use super::outbox::Outbox;
 use super::room::{ConnId, JoinError, Limits, Room};
-use super::{heap, room_name};
+use super::room_name;
 use crate::atomic_file::{FileError, fail};
 
 pub struct Rooms {
@@ -91,15 +91,16 @@ impl Rooms {
         }
     }
 
-    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty,
-    /// and then, once the room is freed, gives its memory back to the system.
-    pub fn leave(&self, room: Arc<Room>, conn: ConnId) {
-        if room.leave(conn) {
-            self.remove(&room);
-            if Arc::into_inner(room).is_some() {
-                heap::release_free_memory();
-            }
+    /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty.
+    /// Returns whether the room was unloaded and freed: the caller then gives the freed
+    /// memory back to the system ([`super::release_free_memory`]) once it has dropped
+    /// what it holds itself (the connection's socket and queues).
+    pub fn leave(&self, room: Arc<Room>, conn: ConnId) -> bool {
+        if !room.leave(conn) {
+            return false;
         }
+        self.remove(&room);
+        Arc::into_inner(room).is_some()
     }
 
     /// Unloads a room whose log failed: every connection is closed with `error`, and the
