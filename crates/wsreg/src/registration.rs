@@ -40,6 +40,9 @@ pub const FALLBACK_TICK: Duration = Duration::from_secs(1);
 /// How many inotify instances a keeper leaves to the user's other programs (and to the
 /// registry's readers): past that it keeps its file by the fallback tick.
 pub const INOTIFY_HEADROOM: usize = 32;
+/// How many times in a row a keeper writes its file back when it vanishes before it can
+/// be watched; after that, the fallback tick looks again.
+const RESTORE_ATTEMPTS: usize = 3;
 
 /// Describes a server before it registers.
 #[derive(Debug, Clone)]
@@ -334,15 +337,18 @@ impl Keeper {
         false
     }
 
-    /// Watches the file as it is now (a rewrite renames a new inode in).
-    fn arm(&mut self) {
+    /// Watches the file as it is now (a rewrite renames a new inode in); false when the
+    /// file could not be watched (it is gone again).
+    fn arm(&mut self) -> bool {
         let path = self.store.entry_path(&self.entry.id);
-        if let Some((inotify, wd)) = &mut self.inotify {
-            if let Some(old) = wd.take() {
-                inotify.remove(old);
-            }
-            *wd = inotify.add(&path, own_file_events()).ok();
+        let Some((inotify, wd)) = &mut self.inotify else {
+            return true;
+        };
+        if let Some(old) = wd.take() {
+            inotify.remove(old);
         }
+        *wd = inotify.add(&path, own_file_events()).ok();
+        wd.is_some()
     }
 
     /// Rewrites the file unless it is the version known to hold the entry, or holds it.
@@ -367,8 +373,14 @@ impl Keeper {
             return Ok(());
         }
         let restored = now.is_none() || self.verified.is_some();
-        self.verified = Some(self.store.write(&self.entry)?);
-        self.arm();
+        // A file removed again before it could be watched (its directory being removed
+        // file by file) is written again now, not at the fallback tick.
+        for _ in 0..RESTORE_ATTEMPTS {
+            self.verified = Some(self.store.write(&self.entry)?);
+            if self.arm() {
+                break;
+            }
+        }
         if restored {
             tracing::info!(
                 "{}: entry {} was missing or changed; wrote it back",
