@@ -21,8 +21,12 @@ A local entry is shown only while its process holds a LISTEN socket on its port
 process (20 descriptors, then its listener, then 3 more), judged in fresh processes,
 medians of 5. *Before* is the process check alone (the rule before this one), measured
 in the same run; *cold* is the first check of a process (LISTEN sockets from sock_diag,
-each process's descriptors read newest first until the listener); *warm* is every later
-check of \`wsreg serve\` (the socket inodes known: no descriptor read).
+each process's descriptors read newest first until the listener), as every \`wsreg list\`
+pays; *warm* is the same with the socket inodes known (no descriptor read); *\`serve\`'s
+recheck* is what \`wsreg serve\` pays to check every entry's socket again on a read or a
+health round (its pidfds already watch the processes: no \`/proc/<pid>/stat\` read).
+Cold is dominated by listing and reading 1,000 processes' descriptors (\`/proc/<pid>/fd\`),
+which no cache can spare a fresh process.
 
 $rust
 
