@@ -8,13 +8,23 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Events, Registry, STEP, get, ids, listening_process};
+use common::{Events, Listening, Proc, Registry, STEP, get, ids, listening_process};
 
-#[test]
-fn a_server_that_closes_its_listener_is_unlisted_within_a_second_of_the_next_read() {
-    let reg = Registry::new();
-    let (_serve, at) = reg.serve(&["--health-interval", "0"]);
-    let (mut server, port) = listening_process();
+/// A `wsreg serve`, a process that listens, its entry, and an event stream that has
+/// listed it.
+struct Listed {
+    serve: (Proc, Listening),
+    server: Proc,
+    port: u16,
+    id: String,
+    events: Events,
+}
+
+/// Starts `wsreg serve --health-interval <health>`, registers a listening process and
+/// waits for the event stream to list it.
+fn listed_listener(reg: &Registry, health: &str) -> Listed {
+    let serve = reg.serve(&["--health-interval", health]);
+    let (server, port) = listening_process();
     let out = reg.output(&[
         "register",
         "--port",
@@ -24,12 +34,31 @@ fn a_server_that_closes_its_listener_is_unlisted_within_a_second_of_the_next_rea
     ]);
     assert!(out.status.success(), "{out:?}");
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let events = Events::subscribe(at.addr, "/api/registry/events");
-    let listed = |doc: &serde_json::Value| ids(doc).contains(&id);
+    let events = Events::subscribe(serve.1.addr, "/api/registry/events");
     let deadline = Instant::now() + STEP;
-    while !listed(&events.next_servers(STEP)) {
+    while !ids(&events.next_servers(STEP)).contains(&id) {
         assert!(Instant::now() < deadline, "not listed while it listens");
     }
+    Listed {
+        serve,
+        server,
+        port,
+        id,
+        events,
+    }
+}
+
+#[test]
+fn a_server_that_closes_its_listener_is_unlisted_within_a_second_of_the_next_read() {
+    let reg = Registry::new();
+    let Listed {
+        serve: (_serve, at),
+        mut server,
+        port,
+        id,
+        events,
+    } = listed_listener(&reg, "0");
+    let listed = |doc: &serde_json::Value| ids(doc).contains(&id);
     assert!(listed(&get(at.addr, "/api/registry", &[]).json()));
 
     server.write_line("close");
@@ -143,23 +172,14 @@ time.sleep(60)";
 #[test]
 fn with_a_page_open_a_closed_listener_is_dropped_by_the_health_rounds_without_a_read() {
     let reg = Registry::new();
-    let (_serve, at) = reg.serve(&["--health-interval", "1s"]);
-    let (mut server, port) = listening_process();
-    let out = reg.output(&[
-        "register",
-        "--port",
-        &port.to_string(),
-        "--pid",
-        &server.pid().to_string(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let events = Events::subscribe(at.addr, "/api/registry/events");
+    let Listed {
+        serve: _serve,
+        mut server,
+        id,
+        events,
+        ..
+    } = listed_listener(&reg, "1s");
     let listed = |doc: &serde_json::Value| ids(doc).contains(&id);
-    let deadline = Instant::now() + STEP;
-    while !listed(&events.next_servers(STEP)) {
-        assert!(Instant::now() < deadline, "not listed while it listens");
-    }
     server.write_line("close");
     server.line_where("closed", |l| l == "closed");
     let closed = Instant::now();
