@@ -354,8 +354,10 @@ impl Reader {
         for id in self.entries.keys().cloned().collect::<Vec<_>>() {
             self.forget(&id);
         }
+        // One judge for the whole answer: one read of the LISTEN sockets for all.
+        let judge = Judge::system();
         for kv in answer.take_kvs() {
-            self.put(&kv);
+            self.put(&kv, &judge);
         }
         self.revision = revision;
         self.publish();
@@ -368,10 +370,11 @@ impl Reader {
             return;
         }
         let events = response.events();
+        let judge = Judge::system();
         for event in events {
             let Some(kv) = event.kv() else { continue };
             match event.event_type() {
-                EventType::Put => self.put(kv),
+                EventType::Put => self.put(kv, &judge),
                 EventType::Delete => {
                     if let Some(id) = self.id_of(kv) {
                         self.forget(&id);
@@ -394,7 +397,7 @@ impl Reader {
 
     /// A key was put: its entry replaces the one of the same id, or is passed over with
     /// a warning when it is not a valid entry (the key's owner puts it right).
-    fn put(&mut self, kv: &KeyValue) {
+    fn put(&mut self, kv: &KeyValue, judge: &Judge<'_>) {
         let Some(id) = self.id_of(kv) else { return };
         self.forget(&id);
         let key = kv.key_str().unwrap_or_default();
@@ -409,8 +412,7 @@ impl Reader {
                 return;
             }
         };
-        let judge = Judge::system();
-        let live = match intake(&entry, &judge) {
+        let live = match intake(&entry, judge) {
             // Judged once, as it comes: a local server that does not listen on its port
             // is held (its exit still ends it) but not shown.
             Intake::Held(fd) => {

@@ -342,8 +342,10 @@ struct State {
     /// When the listeners are to be checked again (a reader asked within a second of the
     /// last check).
     recheck_due: Option<Instant>,
-    /// Some entry's `owner` is `Unchecked`.
-    owners_unchecked: bool,
+    /// Directory entries whose `owner` is `Unchecked`, by id, and whether legacy entries
+    /// are: a round checks these, not every entry.
+    unchecked: Vec<String>,
+    legacy_unchecked: bool,
     dirty: bool,
 }
 
@@ -383,7 +385,8 @@ impl State {
             processes: HashMap::new(),
             next_expiry: None,
             recheck_due: None,
-            owners_unchecked: false,
+            unchecked: Vec::new(),
+            legacy_unchecked: false,
             dirty: true,
         }
     }
@@ -432,7 +435,7 @@ impl State {
             }
             self.tick();
             self.recheck_if_due();
-            if std::mem::take(&mut self.owners_unchecked) {
+            if !self.unchecked.is_empty() || self.legacy_unchecked {
                 self.check_listeners(false);
             }
             if std::mem::take(&mut self.dirty) {
@@ -510,9 +513,12 @@ impl State {
             self.pending.recheck.store(false, Ordering::SeqCst);
         }
         let judge = Judge::system();
-        for t in self.files.values_mut().chain(self.legacy.iter_mut()) {
-            if t.state == Liveness::Dead || !(all || t.owner == Owner::Unchecked) {
-                continue;
+        let unchecked = std::mem::take(&mut self.unchecked);
+        let legacy = std::mem::take(&mut self.legacy_unchecked) || all;
+        let mut changed = false;
+        let mut check = |t: &mut Tracked| {
+            if t.state == Liveness::Dead {
+                return;
             }
             let owner = match judge.is_local(&t.entry) {
                 true => match judge.listening(&t.entry) {
@@ -521,11 +527,23 @@ impl State {
                 },
                 false => Owner::Listening,
             };
-            if owner != t.owner {
-                t.owner = owner;
-                self.dirty = true;
+            changed |= owner != t.owner;
+            t.owner = owner;
+        };
+        match all {
+            true => self.files.values_mut().for_each(&mut check),
+            false => {
+                for id in &unchecked {
+                    if let Some(t) = self.files.get_mut(id) {
+                        check(t);
+                    }
+                }
             }
         }
+        if legacy {
+            self.legacy.iter_mut().for_each(&mut check);
+        }
+        self.dirty |= changed;
     }
 
     /// What the clock says: fallbacks' ticks and expired leases.
@@ -663,6 +681,7 @@ impl State {
                 self.skipped.remove(&format!("{id}.json"));
                 self.forget(&id);
                 let tracked = self.track(entry, Some(file));
+                self.unchecked.push(id.clone());
                 self.files.insert(id, tracked);
                 self.dirty = true;
                 None
@@ -683,6 +702,7 @@ impl State {
             self.release(&old);
         }
         self.legacy = entries.into_iter().map(|e| self.track(e, None)).collect();
+        self.legacy_unchecked = true;
         self.dirty = true;
     }
 
@@ -697,7 +717,6 @@ impl State {
             Intake::Unwatched => Liveness::Unwatched,
             Intake::Dead(_) => Liveness::Dead,
         };
-        self.owners_unchecked |= state != Liveness::Dead;
         Tracked {
             json: model::entry_json(&entry).into(),
             entry: Arc::new(entry),
