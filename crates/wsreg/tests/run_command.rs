@@ -262,8 +262,9 @@ fn the_process_that_listens_is_registered_even_as_a_grandchild() {
 }
 
 /// The port is taken, between `wsreg run`'s pick and the command's bind, by a process
-/// that is not the command's: a daemon (double fork, so init adopts it) that the command
-/// starts on `$PORT` before doing nothing itself. The port accepts connections, yet it is
+/// that is not the command's: a daemon (double fork, so init adopts it; it binds only once
+/// the python the command ran is gone, so that it is never the command's descendant while
+/// it listens) that the command starts on `$PORT` before doing nothing itself. The port accepts connections, yet it is
 /// not the command's server: no registration, a clear error, the command stopped.
 #[test]
 fn a_port_taken_by_a_stranger_is_an_error_never_a_registration() {
@@ -272,9 +273,12 @@ fn a_port_taken_by_a_stranger_is_an_error_never_a_registration() {
     let pidfile = dir.path().join("stranger.pid");
     let stranger = format!(
         r#"import os, socket, sys, time
+first = os.getpid()
 if os.fork(): sys.exit(0)
 os.setsid()
 if os.fork(): sys.exit(0)
+# Not a descendant of the command any more: the first python has exited and been reaped.
+while os.path.exists(f"/proc/{{first}}"): time.sleep(0.001)
 s = socket.socket(); s.bind(("127.0.0.1", int(os.environ["PORT"]))); s.listen()
 open("{}", "w").write(str(os.getpid()))
 time.sleep(30)"#,
