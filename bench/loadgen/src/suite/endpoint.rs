@@ -245,8 +245,10 @@ fn fan_out(
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // On a port this process listens on: readers show an entry only while it listens.
+    let port = fill::listening_ports(1)?[0];
     runtime.block_on(async {
-        let server = wsreg::Server::new("fanout", 29_999);
+        let server = wsreg::Server::new("fanout", port);
         let needle = server.entry().id.clone().into_bytes();
         let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(n);
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);

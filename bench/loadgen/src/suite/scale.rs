@@ -157,6 +157,9 @@ fn change_times(
     mut entries: Vec<wsreg::Entry>,
     runs: usize,
 ) -> Result<Vec<f64>> {
+    // Each change a server of this process, on a port it listens on (readers show an
+    // entry only while its process listens on its port).
+    let ports = fill::listening_ports(runs)?;
     let mut endpoint = Spawned::start(env.endpoint(side, registry)?, "the registry endpoint")?;
     let base = endpoint.listening_url(Duration::from_secs(60))?;
     let events = format!("{}/api/registry/events", base.trim_end_matches('/'));
@@ -167,9 +170,9 @@ fn change_times(
         let mut sub = Subscriber::open(&events).await?;
         let store = wsreg::Store::new(registry);
         let mut ms = Vec::new();
-        for i in 0..runs {
+        for &port in &ports {
             sub.clear();
-            let server = wsreg::Server::new("change", 28_000 + i as u16);
+            let server = wsreg::Server::new("change", port);
             let needle = server.entry().id.clone().into_bytes();
             let written = match side {
                 Side::V1 => {

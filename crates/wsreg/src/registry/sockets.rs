@@ -216,6 +216,11 @@ pub fn listener_in_tree(root: u32, port: u16) -> Listener {
     if inodes.is_empty() {
         return Listener::Nobody;
     }
+    // The root itself first: it is the server in most registrations, and then the walk of
+    // every process's parent link is not needed.
+    if owns_any(root, inodes) {
+        return Listener::Ours(root);
+    }
     let tree = process_tree(root);
     let mut unreadable = false;
     for pid in &tree {
