@@ -113,6 +113,11 @@ impl ProcessTable for SystemProcesses {
             return Listening::Unchecked;
         };
         let inodes = table.on(port);
+        if inodes.is_empty() {
+            // Nothing listens on the port: no descriptor to read.
+            Self::remember_owner(pid, port, None);
+            return Listening::No;
+        }
         if let Some(known) = Self::known_owner(pid, port)
             && inodes.contains(&known)
         {
