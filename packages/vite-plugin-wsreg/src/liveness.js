@@ -37,7 +37,7 @@ const LIVE = Object.freeze({ live: true });
  */
 export function liveness(entry, ctx) {
   const verdict = processVerdict(entry, ctx);
-  return verdict.live && isLocal(entry, ctx) ? listeningVerdict(entry, ctx) : verdict;
+  return verdict.live ? listeningVerdict(entry, ctx) : verdict;
 }
 
 /**
@@ -45,18 +45,20 @@ export function liveness(entry, ctx) {
  * @param {ServerEntry} entry
  * @param {LivenessContext} ctx
  */
-export function isLocal(entry, ctx) {
+function isLocal(entry, ctx) {
   return entry.host === null || entry.host === ctx.hostname;
 }
 
 /**
- * Whether a (local, process-live) entry's process holds a LISTEN socket on its port.
- * A table that cannot tell (no `listens`, not Linux, unreadable descriptors) says live.
+ * Whether a (process-live) entry's process holds a LISTEN socket on its port. Another
+ * host's entry is live: its PID and port say nothing here. A table that cannot tell (no
+ * `listens`, not Linux, unreadable descriptors) says live.
  * @param {ServerEntry} entry
  * @param {LivenessContext} ctx
  * @returns {Verdict}
  */
 export function listeningVerdict(entry, ctx) {
+  if (!isLocal(entry, ctx)) return LIVE;
   const listening = ctx.processes.listens?.(entry.pid, entry.port) ?? 'unchecked';
   return listening === 'no' ? { live: false, reason: `not listening on ${entry.port}` } : LIVE;
 }

@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import { RegistryCache } from './cache.js';
-import { isLocal, listeningVerdict, memoizeProcessTable, processVerdict, systemProcessTable } from './liveness.js';
+import { listeningVerdict, memoizeProcessTable, processVerdict, systemProcessTable } from './liveness.js';
 import { registryLocation } from './location.js';
 
 export { MAX_ENTRY_FILE_BYTES, isEntryFileName, parseEntryFile } from './entry-file.js';
@@ -62,7 +62,7 @@ export function stateOf(cache, live, listening = (entry) => listeningVerdict(ent
   const dead = [];
   for (const entry of cache.entries()) {
     let verdict = processVerdict(entry, live);
-    if (verdict.live && isLocal(entry, live)) verdict = listening(entry);
+    if (verdict.live) verdict = listening(entry);
     if (verdict.live) servers.push(entry);
     else dead.push({ entry, reason: verdict.reason });
   }

@@ -412,17 +412,18 @@ impl Reader {
                 return;
             }
         };
-        let live = match intake(&entry, judge) {
-            // Judged once, as it comes: a local server that does not listen on its port
-            // is held (its exit still ends it) but not shown.
+        let alive = match intake(&entry, judge) {
             Intake::Held(fd) => {
                 self.hold(entry.pid, fd, &id);
-                !matches!(judge.listening(&entry), Verdict::Dead(_))
+                true
             }
             // No pidfd to be had (an old kernel, the descriptor limit): the lease ends it.
             Intake::Remote | Intake::Unwatched => true,
             Intake::Dead(_) => false,
         };
+        // Judged once, as it comes: a local server that does not listen on its port is
+        // held (its exit still ends it) but not shown.
+        let live = alive && !matches!(judge.listening(&entry), Verdict::Dead(_));
         let tracked = Tracked {
             json: model::entry_json(&entry).into(),
             entry: Arc::new(entry),

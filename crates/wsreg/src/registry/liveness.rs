@@ -314,7 +314,7 @@ impl<'a> Judge<'a> {
     /// Live, unknown (and why) or dead (and why).
     pub fn verdict(&self, entry: &Entry) -> Verdict {
         match self.process_verdict(entry) {
-            Verdict::Live if self.is_local(entry) => self.listening(entry),
+            Verdict::Live => self.listening(entry),
             verdict => verdict,
         }
     }
@@ -328,9 +328,13 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Whether the entry's process holds a LISTEN socket on its port (a local entry whose
-    /// process is alive): live, unknown (its descriptors cannot be read) or dead.
+    /// Whether the entry's process holds a LISTEN socket on its port: live, unknown (its
+    /// descriptors cannot be read) or dead. Another host's entry is live: its PID and
+    /// port say nothing here.
     pub fn listening(&self, entry: &Entry) -> Verdict {
+        if !self.is_local(entry) {
+            return Verdict::Live;
+        }
         match self.processes.listens(entry.pid, entry.port) {
             Listening::Yes | Listening::Unchecked => Verdict::Live,
             Listening::No => Verdict::Dead(DeadReason::NotListening { port: entry.port }),

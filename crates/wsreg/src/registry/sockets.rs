@@ -216,19 +216,22 @@ pub fn listener_in_tree(root: u32, port: u16) -> Listener {
     if inodes.is_empty() {
         return Listener::Nobody;
     }
+    let mut unreadable = false;
+    let mut ours = |pid: u32| match Descriptors::of(pid).and_then(|mut d| d.find(inodes)) {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            unreadable |= e.kind() == io::ErrorKind::PermissionDenied;
+            false
+        }
+    };
     // The root itself first: it is the server in most registrations, and then the walk of
-    // every process's parent link is not needed.
-    if owns_any(root, inodes) {
+    // every process's parent link is not needed. The tree starts with the root.
+    if ours(root) {
         return Listener::Ours(root);
     }
     let tree = process_tree(root);
-    let mut unreadable = false;
-    for pid in &tree {
-        match Descriptors::of(*pid).and_then(|mut d| d.find(inodes)) {
-            Ok(Some(_)) => return Listener::Ours(*pid),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => unreadable = true,
-            _ => {}
-        }
+    if let Some(pid) = tree.iter().skip(1).find(|pid| ours(**pid)) {
+        return Listener::Ours(*pid);
     }
     if unreadable {
         return Listener::Unchecked;

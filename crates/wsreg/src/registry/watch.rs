@@ -520,12 +520,9 @@ impl State {
             if t.state == Liveness::Dead {
                 return;
             }
-            let owner = match judge.is_local(&t.entry) {
-                true => match judge.listening(&t.entry) {
-                    Verdict::Dead(_) => Owner::NotListening,
-                    Verdict::Live | Verdict::Unknown(_) => Owner::Listening,
-                },
-                false => Owner::Listening,
+            let owner = match judge.listening(&t.entry) {
+                Verdict::Dead(_) => Owner::NotListening,
+                Verdict::Live | Verdict::Unknown(_) => Owner::Listening,
             };
             changed |= owner != t.owner;
             t.owner = owner;
