@@ -11,6 +11,11 @@
 //!
 //! One process runs on one thread (a current-thread runtime); the runner starts several
 //! when one core of client is not enough. The result is one JSON line on stdout.
+//!
+//! WebSockets read the way `wsreg echo` reads ([`SharedRead`], a small tungstenite
+//! buffer): with tungstenite's default 128 KiB read buffer, zero-filled before every
+//! `read`, the client cost more CPU per message than the server, and a closed loop ran
+//! at the client's pace, which charged the server extra sleeps and wake-ups per message.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -25,7 +30,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
+use wsreg::servers::shared_read::SharedRead;
 
 use crate::hist::{self, Buckets};
 
@@ -62,14 +69,19 @@ pub struct Outcome {
     pub latency_us: Buckets,
 }
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<SharedRead<TcpStream>>;
+
+/// tungstenite's own read buffer (see the module's comment).
+const READ_BUFFER: usize = 1024;
 
 /// Opens a WebSocket to `url` (a `ws://IP:PORT/` URL), from `source` if given.
 pub async fn connect(url: &str, source: Option<Ipv4Addr>) -> Result<Ws> {
     let stream = connect_tcp(url, source).await?;
-    let (ws, _) = tokio_tungstenite::client_async(url, stream)
-        .await
-        .with_context(|| format!("WebSocket handshake with {url} failed"))?;
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (ws, _) =
+        tokio_tungstenite::client_async_with_config(url, SharedRead::new(stream), Some(config))
+            .await
+            .with_context(|| format!("WebSocket handshake with {url} failed"))?;
     Ok(ws)
 }
 

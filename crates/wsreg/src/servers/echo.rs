@@ -3,13 +3,13 @@
 //! the limit closes the connection with 1009. The closing paths are boxed: every idle
 //! connection's task is as large as its largest state, and they run once at most.
 
+use std::pin::pin;
+
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
-use super::socket;
+use super::socket::{self, Message, Upgrade, WebSocket};
 use crate::shutdown::Shutdown;
 
 /// The kind echo servers register as.
@@ -20,27 +20,31 @@ pub fn router(max_message: usize) -> Router {
     Router::new().fallback(accept).with_state(max_message)
 }
 
-async fn accept(
-    State(max_message): State<usize>,
-    shutdown: Shutdown,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
+async fn accept(State(max_message): State<usize>, shutdown: Shutdown, ws: Upgrade) -> Response {
     socket::upgrade(ws, max_message, shutdown, move |socket, shutdown| {
         echo(socket, shutdown, max_message)
     })
 }
 
 async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
+    // Waited for across the loop: each new wait would take the shutdown signal's lock,
+    // which every connection shares, once per message.
+    let mut requested = pin!(shutdown.requested());
     loop {
         let received = tokio::select! {
             received = socket.recv() => received,
-            () = shutdown.requested() => return Box::pin(socket::close_going_away(socket)).await,
+            () = &mut requested => return Box::pin(socket::close_going_away(socket)).await,
         };
         let reply = match received {
             None => return,
             Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
-            // Pongs to pings and the reply to a Close are sent by the WebSocket layer.
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_))) => continue,
+            // Pongs to pings and the reply to a Close are sent by the WebSocket layer, which
+            // never hands out a raw frame.
+            Some(Ok(
+                Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_),
+            )) => {
+                continue;
+            }
             Some(Err(e)) if socket::is_too_large(&e) => {
                 return Box::pin(socket::close_too_large(socket, max_message)).await;
             }

@@ -9,6 +9,7 @@
 pub mod echo;
 pub mod launch;
 pub mod probe;
+pub mod shared_read;
 pub mod socket;
 pub mod yjs;
 

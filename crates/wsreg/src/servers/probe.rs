@@ -9,10 +9,11 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use super::socket::Upgrade;
 
 /// The request header that marks a health probe.
 pub const HEADER: &str = "x-wsreg-probe";
@@ -25,16 +26,14 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade
-            .max_message_size(125)
-            .on_upgrade(|mut socket| async move {
-                // Reading runs the pong (and the reply to the close); the probe ends it.
-                let _ = tokio::time::timeout(PROBE_LIFETIME, async {
-                    while let Some(Ok(_)) = socket.recv().await {}
-                })
-                .await;
-            }),
+    match Upgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade.accept(125, |mut socket| async move {
+            // Reading runs the pong (and the reply to the close); the probe ends it.
+            let _ = tokio::time::timeout(PROBE_LIFETIME, async {
+                while let Some(Ok(_)) = socket.recv().await {}
+            })
+            .await;
+        }),
         // Not an upgrade (a probe of a healthUrl, say): the server's own routes answer.
         Err(_) => next.run(Request::from_parts(parts, body)).await,
     }

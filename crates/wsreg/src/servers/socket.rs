@@ -1,5 +1,7 @@
 //! Accepting and closing WebSockets the same way in every wsreg server.
 //!
+//! - [`Upgrade`] checks an upgrade request (RFC 6455, 4.2.1); a request that is not one
+//!   gets a JSON 426 (405 for a method other than GET), like every other error.
 //! - [`upgrade`] applies the per-message size limit (to whole messages and to single
 //!   frames, so an oversized frame is refused from its header, before its payload is
 //!   buffered) and holds the server's [`Shutdown`] for the connection's lifetime.
@@ -9,111 +11,196 @@
 //!   stopped mid-message by then, so the connection lingers briefly before it is dropped:
 //!   dropping a socket with unread input resets it at once, and a reset can destroy the
 //!   Close frame before the client has read it.
-//! - A plain GET without the upgrade headers gets a JSON 426, like every other error.
-//! - Each connection reads through an 8 KiB buffer, not tungstenite's default 128 KiB:
-//!   the default cost 135 KiB of RSS per idle connection against Node's 8 KiB. The buffer
-//!   is most of what an idle connection costs now (heaptrack of `wsreg echo` holding
-//!   2,000 idle connections, live heap per connection: 8 KiB this buffer, zero-filled at
-//!   the first read; 1.5 KiB the connection's task; 0.5 KiB tokio's I/O registration,
-//!   tokio-tungstenite's waker `Arc`s and hyper's `Upgraded`). It is not smaller because
-//!   tungstenite reads at most this much per `read`: 4 KiB cost 9 % more CPU per 64 KiB
-//!   message and 2 KiB 54 % (docs/benchmarks.md, "What the profiles say").
-//! - The connection's future runs in a task spawned for it, not inside axum's upgrade
-//!   task: that task held the socket and the handler's future one inside the other
-//!   (2.9 KiB per connection against 1.5 KiB now).
+//!
+//! Why the upgrade is done here and not by axum's `WebSocketUpgrade`: axum builds the
+//! WebSocket on the bare upgraded connection, and the WebSocket layer (tungstenite)
+//! then owns a read buffer per connection that it zero-fills before every `read`. Here
+//! the connection reads through [`SharedRead`], a buffer lent by the worker thread, and
+//! tungstenite's own buffer is [`READ_BUFFER`] bytes. Measured (docs/benchmarks.md, §1b
+//! and notes): an idle connection cost 10.2 KiB with tungstenite reading an 8 KiB
+//! buffer of its own, most of it that buffer, and each 64 B message a zero-fill of 8 KiB.
+//! Each connection runs in a task of its own, which ends with it.
 
 use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+pub use tokio_tungstenite::tungstenite::{Error, Message};
 
+use super::shared_read::SharedRead;
 use crate::shutdown::Shutdown;
 
 /// How long a closing server waits for the client's Close (or lets a refused one read it).
 pub const CLOSE_WAIT: Duration = Duration::from_millis(250);
 
-/// The read buffer of each connection (see the module's comment).
-const READ_BUFFER: usize = 8 * 1024;
+/// tungstenite's own read buffer: the most it takes from [`SharedRead`] per call. Small,
+/// since the connection holds it while idle; a large message arrives through several
+/// calls, each a copy out of the lent buffer, not a `read` of the socket.
+const READ_BUFFER: usize = 1024;
 
 /// The default per-message limit: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
 
+/// A checked request to upgrade to a WebSocket.
+pub struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+/// Why a request is not a WebSocket upgrade; answered with a JSON error.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAnUpgrade {
+    /// Upgrades are GET requests.
+    #[error("the method must be GET")]
+    Method,
+    /// A header the upgrade needs is missing or has another value.
+    #[error("the {0} header must be {1:?}")]
+    Header(HeaderName, &'static str),
+    /// The header with the client's key is missing.
+    #[error("the sec-websocket-key header is missing")]
+    Key,
+    /// The connection cannot be taken over (not HTTP/1.1).
+    #[error("this connection cannot be upgraded")]
+    NotUpgradable,
+}
+
+impl IntoResponse for NotAnUpgrade {
+    fn into_response(self) -> Response {
+        let status = match self {
+            NotAnUpgrade::Method => StatusCode::METHOD_NOT_ALLOWED,
+            _ => StatusCode::UPGRADE_REQUIRED,
+        };
+        let error = format!("this is a WebSocket endpoint: {self}");
+        (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = NotAnUpgrade;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotAnUpgrade> {
+        if parts.method != Method::GET {
+            return Err(NotAnUpgrade::Method);
+        }
+        let headers = &parts.headers;
+        if !has_token(headers, header::CONNECTION, "upgrade") {
+            return Err(NotAnUpgrade::Header(header::CONNECTION, "upgrade"));
+        }
+        if !has_token(headers, header::UPGRADE, "websocket") {
+            return Err(NotAnUpgrade::Header(header::UPGRADE, "websocket"));
+        }
+        if !has_token(headers, header::SEC_WEBSOCKET_VERSION, "13") {
+            return Err(NotAnUpgrade::Header(header::SEC_WEBSOCKET_VERSION, "13"));
+        }
+        let key = headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .ok_or(NotAnUpgrade::Key)?
+            .clone();
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or(NotAnUpgrade::NotUpgradable)?;
+        Ok(Upgrade { key, on_upgrade })
+    }
+}
+
+/// Whether a comma-separated header holds `token` (any case).
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+impl Upgrade {
+    /// Answers 101 and runs `handle` with the socket in a task of its own; messages above
+    /// `max_message` bytes are refused (see [`is_too_large`]).
+    pub fn accept<F, Fut>(self, max_message: usize, handle: F) -> Response
+    where
+        F: FnOnce(WebSocket) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message))
+            .read_buffer_size(READ_BUFFER);
+        let Upgrade { key, on_upgrade } = self;
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => return tracing::debug!("a WebSocket upgrade failed: {e}"),
+            };
+            let io = SharedRead::new(TokioIo::new(upgraded));
+            let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+            handle(WebSocket(stream)).await
+        });
+        let accept = derive_accept_key(key.as_bytes());
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+            .body(Body::empty())
+            .expect("a 101 response from valid parts")
+    }
+}
+
+/// An accepted WebSocket. Pings are answered and a Close is replied to by the
+/// WebSocket layer itself, on the next read or write.
+pub struct WebSocket(WebSocketStream<SharedRead<TokioIo<Upgraded>>>);
+
+impl WebSocket {
+    /// The next message; `None` once the connection has ended.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        self.0.next().await
+    }
+
+    /// Sends (and flushes) one message.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.0.send(message).await
+    }
+}
+
 /// Completes a WebSocket upgrade: messages above `max_message` bytes are refused with
 /// 1009, and `handle` runs with the socket while the server's shutdown waits for it.
-/// A request that is not an upgrade gets 426 with a JSON error.
-pub fn upgrade<F, Fut>(
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    max_message: usize,
-    shutdown: Shutdown,
-    handle: F,
-) -> Response
+pub fn upgrade<F, Fut>(ws: Upgrade, max_message: usize, shutdown: Shutdown, handle: F) -> Response
 where
     F: FnOnce(WebSocket, Shutdown) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return not_an_upgrade(rejection),
-    };
     let hold = shutdown.hold();
-    ws.max_message_size(max_message)
-        .max_frame_size(max_message)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| {
-            // The connection runs in a task of its own, and axum's upgrade task ends
-            // here (see the module's comment).
-            tokio::spawn(async move {
-                let _hold = hold;
-                handle(socket, shutdown).await
-            });
-            std::future::ready(())
-        })
-}
-
-fn not_an_upgrade(rejection: WebSocketUpgradeRejection) -> Response {
-    let status = match rejection.status() {
-        StatusCode::BAD_REQUEST => StatusCode::UPGRADE_REQUIRED,
-        other => other,
-    };
-    let error = format!("this is a WebSocket endpoint: {}", rejection.body_text());
-    (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
-}
-
-/// The variant of the WebSocket protocol error under a receive error (`Capacity`, `Utf8`,
-/// `Io`, …), if there is one.
-///
-/// axum's error is opaque: its `source()` is the protocol crate's (tungstenite's) error,
-/// which only a downcast to that exact type could match, and a downcast needs the same
-/// version of the crate as axum's own, as a second dependency moving in lockstep with
-/// axum (with another version the downcast compiles and silently never matches). The
-/// variant's name, read from the error's derived `Debug`, is that crate's public API
-/// under any version; tests/echo.rs (1009) and tests/yjs_server.rs (1007, 1009) pin both
-/// classes through real sockets. Called only once a connection has failed.
-fn protocol_error(err: &axum::Error) -> Option<String> {
-    use std::error::Error as _;
-    let debug = format!("{:?}", err.source()?);
-    let end = debug
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(debug.len());
-    Some(debug[..end].to_owned())
+    ws.accept(max_message, move |socket| async move {
+        let _hold = hold;
+        handle(socket, shutdown).await
+    })
 }
 
 /// Whether a receive error is a message (or frame) over the limit.
-pub fn is_too_large(err: &axum::Error) -> bool {
-    protocol_error(err).as_deref() == Some("Capacity")
+pub fn is_too_large(err: &Error) -> bool {
+    matches!(err, Error::Capacity(_))
 }
 
 /// Whether a receive error is a text message that is not valid UTF-8 (close with 1007).
-pub fn is_invalid_utf8(err: &axum::Error) -> bool {
-    protocol_error(err).as_deref() == Some("Utf8")
+pub fn is_invalid_utf8(err: &Error) -> bool {
+    matches!(err, Error::Utf8(_))
 }
 
 /// Closes with 1001 "going away" and waits up to [`CLOSE_WAIT`] for the client's Close.
 pub async fn close_going_away(mut socket: WebSocket) {
-    if send_close(&mut socket, close_code::AWAY, "server shutting down".into())
+    if send_close(&mut socket, CloseCode::Away, "server shutting down".into())
         .await
         .is_ok()
     {
@@ -127,43 +214,25 @@ pub async fn close_going_away(mut socket: WebSocket) {
 /// Closes with 1009 "message too big" after a receive error [`is_too_large`] accepted.
 pub async fn close_too_large(socket: WebSocket, max_message: usize) {
     let reason = format!("message too big: the limit is {max_message} bytes");
-    close_refused(socket, close_code::SIZE, reason).await
+    close_refused(socket, CloseCode::Size.into(), reason).await
 }
 
 /// Closes with `code` after a message the server refuses (too big, malformed, of the
 /// wrong type). The reader may have stopped mid-message, so the connection lingers
 /// [`CLOSE_WAIT`] before it is dropped, for the client to read the Close.
 pub async fn close_refused(mut socket: WebSocket, code: u16, reason: String) {
-    if send_close(&mut socket, code, reason).await.is_ok() {
+    if send_close(&mut socket, CloseCode::from(code), reason)
+        .await
+        .is_ok()
+    {
         tokio::time::sleep(CLOSE_WAIT).await;
     }
 }
 
-async fn send_close(socket: &mut WebSocket, code: u16, reason: String) -> Result<(), axum::Error> {
+async fn send_close(socket: &mut WebSocket, code: CloseCode, reason: String) -> Result<(), Error> {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
     socket.send(Message::Close(Some(frame))).await
-}
-
-#[cfg(test)]
-mod tests {
-    use tokio_tungstenite::tungstenite::Error;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
-
-    use super::{is_invalid_utf8, is_too_large};
-
-    #[test]
-    fn receive_errors_are_told_apart() {
-        let too_large = axum::Error::new(Error::Capacity(CapacityError::MessageTooLong {
-            size: 2,
-            max_size: 1,
-        }));
-        let utf8 = axum::Error::new(Error::Utf8("invalid utf-8".into()));
-        let io = axum::Error::new(Error::Io(std::io::ErrorKind::ConnectionReset.into()));
-        assert!(is_too_large(&too_large) && !is_invalid_utf8(&too_large));
-        assert!(is_invalid_utf8(&utf8) && !is_too_large(&utf8));
-        assert!(!is_too_large(&io) && !is_invalid_utf8(&io));
-    }
 }

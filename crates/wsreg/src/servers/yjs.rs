@@ -29,15 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::FutureExt;
 
-use super::socket;
+use super::socket::{self, Message, Upgrade, WebSocket};
 use crate::shutdown::Shutdown;
 use crate::yjs::message::close_code;
 use crate::yjs::outbox::{self, Inbox, Outgoing, Overflow};
@@ -82,7 +80,7 @@ async fn accept(
     State((rooms, config)): State<(Arc<Rooms>, Config)>,
     OriginalUri(uri): OriginalUri,
     shutdown: Shutdown,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Upgrade,
 ) -> Response {
     let name = match room_name::from_path(uri.path()) {
         Ok(name) => name,
@@ -204,11 +202,13 @@ impl Connection<'_> {
         let mut heard = true;
         // Frames handled whose effects wait for the log's fdatasync.
         let mut uncommitted = 0;
+        // Waited for across the loop, not once per frame (see servers/echo.rs).
+        let mut requested = pin!(shutdown.requested());
         loop {
             let overflowed = self.inbox.overflowed();
             let step = tokio::select! {
                 biased;
-                () = shutdown.requested() => Err(End::Shutdown),
+                () = &mut requested => Err(End::Shutdown),
                 overflow = overflowed => Err(dropped(overflow)),
                 _ = ping.tick() => match std::mem::replace(&mut heard, false) {
                     true => self.send(Message::Ping(Bytes::new())).await,
@@ -248,10 +248,15 @@ impl Connection<'_> {
     }
 
     /// Handles what the socket delivered.
-    fn receive(&self, received: Option<Result<Message, axum::Error>>) -> Result<Handled, Refusal> {
+    fn receive(
+        &self,
+        received: Option<Result<Message, socket::Error>>,
+    ) -> Result<Handled, Refusal> {
         let frame = match received {
             Some(Ok(Message::Binary(frame))) => frame,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Handled::Done),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+                return Ok(Handled::Done);
+            }
             None | Some(Ok(Message::Close(_))) => return Err(Refusal::End(End::Gone)),
             Some(Ok(Message::Text(_))) => return Err(Refusal::Protocol(ProtocolError::TextFrame)),
             Some(Err(e)) if socket::is_too_large(&e) => return Err(Refusal::End(End::TooLarge)),

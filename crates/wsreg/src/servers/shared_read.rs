@@ -1,0 +1,200 @@
+//! A socket that reads through a buffer its worker thread lends it, so an idle WebSocket
+//! holds no read buffer of its own.
+//!
+//! The WebSocket layer (tungstenite) owns a read buffer per connection, zero-fills the
+//! free part of it before every `read`, and reads at most its size per `read`. A large
+//! one cost every idle connection its size and every small message a `memset` of it; a
+//! small one cost large messages a syscall per buffer-full. [`SharedRead`] splits the
+//! two: tungstenite keeps a small buffer ([`super::socket`]), and each `read` of the
+//! socket fills a [`CHUNK`]-byte buffer taken from the worker thread's spare. What the
+//! caller cannot take yet stays with the connection, in that same buffer (moved, not
+//! copied), until it has been taken; the buffer then goes back to the thread. Waiting
+//! for input, a connection holds nothing; the thread lends one buffer at a time.
+//!
+//! The buffers are zero-filled once, when they are allocated, and reused: a `read`
+//! never clears one first.
+
+use std::cell::Cell;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The size of each `read` of the socket, and of the buffer a thread lends.
+pub const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The worker thread's spare buffer, when no connection holds it.
+    static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+}
+
+/// The thread's spare buffer, or a new one.
+fn borrow_chunk() -> Box<[u8]> {
+    SPARE
+        .take()
+        .unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice())
+}
+
+/// Gives a buffer back to the thread (a second spare is freed).
+fn return_chunk(chunk: Box<[u8]>) {
+    SPARE.set(Some(chunk));
+}
+
+/// Input read from the socket that the caller has not taken yet.
+struct Unread {
+    chunk: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+/// A stream whose reads go through a buffer lent by the worker thread (see the module's
+/// comment); writes pass straight through.
+pub struct SharedRead<S> {
+    inner: S,
+    unread: Option<Unread>,
+}
+
+impl<S> SharedRead<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            unread: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SharedRead<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let Unread {
+            chunk,
+            mut start,
+            end,
+        } = match this.unread.take() {
+            Some(unread) => unread,
+            None => {
+                let mut chunk = borrow_chunk();
+                let mut read = ReadBuf::new(&mut chunk);
+                let polled = Pin::new(&mut this.inner).poll_read(cx, &mut read);
+                let end = read.filled().len();
+                if let Poll::Ready(Err(_)) | Poll::Pending = polled {
+                    return_chunk(chunk);
+                    return polled;
+                }
+                Unread {
+                    chunk,
+                    start: 0,
+                    end,
+                }
+            }
+        };
+        let n = buf.remaining().min(end - start);
+        buf.put_slice(&chunk[start..start + n]);
+        start += n;
+        match start < end {
+            true => this.unread = Some(Unread { chunk, start, end }),
+            false => return_chunk(chunk),
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SharedRead<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    use super::{CHUNK, SharedRead};
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    /// Reads `len` bytes in pieces of at most `piece` bytes.
+    async fn read_pieces<S: tokio::io::AsyncRead + Unpin>(
+        reader: &mut SharedRead<S>,
+        len: usize,
+        piece: usize,
+    ) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; piece];
+        while got.len() < len {
+            let n = reader.read(&mut buf).await.unwrap();
+            assert!(n > 0, "early end of input after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn small_reads_get_every_byte_in_order_and_then_the_end() {
+        let sent = pattern(3 * CHUNK + 123, 0);
+        let (mut tx, rx) = duplex(4 * CHUNK);
+        tx.write_all(&sent).await.unwrap();
+        drop(tx);
+        let mut reader = SharedRead::new(rx);
+        let got = read_pieces(&mut reader, sent.len(), 1000).await;
+        assert_eq!(got, sent);
+        assert!(
+            reader.unread.is_none(),
+            "a drained connection holds no buffer"
+        );
+        assert_eq!(reader.read(&mut [0; 10]).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_on_one_thread_keep_their_own_input() {
+        let (a_sent, b_sent) = (pattern(5000, 1), pattern(7000, 2));
+        let (mut a_tx, a_rx) = duplex(CHUNK);
+        let (mut b_tx, b_rx) = duplex(CHUNK);
+        a_tx.write_all(&a_sent).await.unwrap();
+        b_tx.write_all(&b_sent).await.unwrap();
+        let (mut a, mut b) = (SharedRead::new(a_rx), SharedRead::new(b_rx));
+        // Each holds unread input after its first small read, in turn.
+        let mut a_got = read_pieces(&mut a, 100, 100).await;
+        let mut b_got = read_pieces(&mut b, 100, 100).await;
+        assert!(a.unread.is_some() && b.unread.is_some());
+        a_got.extend(read_pieces(&mut a, a_sent.len() - 100, 700).await);
+        b_got.extend(read_pieces(&mut b, b_sent.len() - 100, 900).await);
+        assert_eq!((a_got, b_got), (a_sent, b_sent));
+        assert!(a.unread.is_none() && b.unread.is_none());
+    }
+}
