@@ -16,9 +16,9 @@
 //! WebSocket on the bare upgraded connection, and the WebSocket layer (tungstenite)
 //! then owns a read buffer per connection that it zero-fills before every `read`. Here
 //! the connection reads through [`SharedRead`], a buffer lent by the worker thread, and
-//! tungstenite's own buffer is [`READ_BUFFER`] bytes. Measured (docs/benchmarks.md, §1b
-//! and notes): an idle connection cost 10.2 KiB with tungstenite reading an 8 KiB
-//! buffer of its own, most of it that buffer, and each 64 B message a zero-fill of 8 KiB.
+//! tungstenite's own buffer is [`READ_BUFFER`] bytes. Measured (bench/notes.md, issue 16;
+//! docs/benchmarks.md, §1b): an idle connection cost 10.2 KiB with tungstenite reading
+//! an 8 KiB buffer of its own, and each 64 B message a zero-fill of 8 KiB; 3.5 KiB now.
 //! Each connection runs in a task of its own, which ends with it.
 
 use std::future::Future;
