@@ -97,6 +97,9 @@ export class HealthMonitor extends EventEmitter {
     this.closed = false;
     /** @type {ProbedState} */
     this.state = { ...watcher.current(), health: new Map() };
+    /** The entries probed now, by id: what a probe's result is checked against (one lookup, not a scan of the list per result). */
+    /** @type {Map<string, ServerEntry>} */
+    this.probedById = this.probed();
     this.onWatcherChange = (/** @type {RegistryState} */ state) => this.take(state);
     watcher.on('change', this.onWatcherChange);
   }
@@ -178,12 +181,13 @@ export class HealthMonitor extends EventEmitter {
   }
 
   /**
-   * The entries probing is about: the live ones of the plugin's filter that want it.
+   * The entries probing is about, by id: the live ones of the plugin's filter that want it.
    * @private
-   * @returns {ServerEntry[]}
+   * @returns {Map<string, ServerEntry>}
    */
   probed() {
-    return filterServers(this.state.servers, this.filter).filter((e) => e.health !== 'none');
+    const probed = filterServers(this.state.servers, this.filter).filter((e) => e.health !== 'none');
+    return new Map(probed.map((e) => [e.id, e]));
   }
 
   /**
@@ -194,7 +198,8 @@ export class HealthMonitor extends EventEmitter {
    */
   take(registry) {
     this.state = { ...registry, health: this.state.health };
-    const wanted = new Map(this.probed().map((e) => [e.id, e]));
+    const wanted = this.probed();
+    this.probedById = wanted;
     for (const [id, result] of this.results) {
       const entry = wanted.get(id);
       if (!entry || targetOf(entry) !== result.target) this.results.delete(id);
@@ -208,7 +213,7 @@ export class HealthMonitor extends EventEmitter {
 
   /** @private */
   enqueueAll() {
-    for (const entry of this.probed()) this.enqueue(entry);
+    for (const entry of this.probedById.values()) this.enqueue(entry);
     this.pump();
   }
 
@@ -247,8 +252,8 @@ export class HealthMonitor extends EventEmitter {
    * @param {number | null} latencyMs
    */
   record(entry, latencyMs) {
-    const current = this.state.servers.find((e) => e.id === entry.id);
-    if (!current || targetOf(current) !== targetOf(entry) || current.health === 'none') return;
+    const current = this.probedById.get(entry.id);
+    if (!current || targetOf(current) !== targetOf(entry)) return;
     const state = latencyMs === null ? 'unresponsive' : 'ok';
     if (this.results.get(entry.id)?.health.state === state) return;
     this.results.set(entry.id, {
