@@ -51,16 +51,11 @@ pub fn listening_ports(n: usize) -> Result<Vec<u16>> {
 
 /// Raises the soft limit on open descriptors towards `want` (at most the hard limit).
 pub fn raise_descriptor_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read or write the struct we pass, nothing else.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|current| current < want) {
+        limit.current = Some(want.min(limit.maximum.unwrap_or(u64::MAX)));
+        let _ = setrlimit(Resource::Nofile, limit);
     }
 }
 

@@ -16,9 +16,7 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
 }
 
 fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
+    rustix::param::clock_ticks_per_second() as f64
 }
 
 /// Resident set size of `pid` in KiB (`VmRSS` in `/proc/<pid>/status`).

@@ -174,8 +174,11 @@ impl Drop for Spawned {
     }
 }
 
+/// Sends `sig` to `pid`, our own unreaped child (so the PID cannot have been reused).
+/// A child that has already exited is not an error here.
 fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill has no memory-safety preconditions; the PID is our own unreaped child,
-    // so it cannot have been reused.
-    unsafe { libc::kill(pid as libc::pid_t, sig) };
+    use rustix::process::{Pid, Signal, kill_process};
+    if let (Some(pid), Some(sig)) = (Pid::from_raw(pid as i32), Signal::from_named_raw(sig)) {
+        let _ = kill_process(pid, sig);
+    }
 }

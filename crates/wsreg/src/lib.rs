@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod atomic_file;
 pub mod backend;
 pub mod error;
@@ -46,6 +48,8 @@ pub mod registry;
 pub mod servers;
 pub mod shutdown;
 pub mod supervise;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod yjs;
 
 pub use backend::{Backend, Live};

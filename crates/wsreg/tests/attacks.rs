@@ -20,7 +20,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::{
-    Events, Listening, Registry, STEP, eventually, exchange, get, request, upgrade_status,
+    Events, Listening, Registry, STEP, eventually, exchange, get, raise_nofile, request,
+    upgrade_status,
 };
 
 const EVIL_HOST: &str = "evil.example";
@@ -330,26 +331,6 @@ fn header_and_body_floods_are_refused_and_the_server_answers_the_next_client() {
         .as_bytes(),
     );
     assert_eq!(r.status, 426, "echo still answers: {}", r.body);
-}
-
-/// Raises this process's open-file limit (children inherit it) to at least `want`.
-fn raise_nofile(want: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
-    assert!(
-        limit.rlim_cur >= want,
-        "RLIMIT_NOFILE hard limit below {want}"
-    );
 }
 
 #[test]

@@ -158,8 +158,8 @@ fn register_names_the_descendant_that_listens() {
         String::from_utf8_lossy(&out.stderr).contains(&format!("descendant of pid {}", shell.id())),
         "{out:?}"
     );
-    // SAFETY: kill(2) on the listener this test's shell started.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // The listener this test's shell started.
+    common::kill(pid as u32, libc::SIGKILL).expect("SIGKILL to the listener");
     let _ = shell.wait();
 }
 

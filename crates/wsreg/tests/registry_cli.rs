@@ -378,8 +378,7 @@ fn watch_sees_changes(mode: &str) {
     assert_eq!(servers(&doc)[0]["id"], id.as_str());
     wsreg(&registry, &["unregister", &id]);
     assert_eq!(servers(&next()).len(), 0);
-    // SAFETY: kill on a PID this test started.
-    unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
+    common::kill(watch.id(), libc::SIGINT).expect("SIGINT to wsreg watch");
     assert!(watch.wait().unwrap().success());
 }
 

@@ -91,9 +91,12 @@ fn wait_exit(child: &mut Child) -> ExitStatus {
     }
 }
 
+/// Sends `signal` to `pid`, one of this test's own processes.
 fn kill(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill has no memory preconditions; the PIDs are our own processes.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    use rustix::process::{Pid, Signal, kill_process};
+    let target = Pid::from_raw(pid as i32).expect("a PID");
+    let sig = Signal::from_named_raw(signal).expect("a named signal");
+    kill_process(target, sig).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
 }
 
 async fn echo_roundtrip(url: &str) {

@@ -396,14 +396,8 @@ fn read_trim(path: &str) -> String {
 }
 
 fn nofile() -> String {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass and has no other effect.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.to_string()
-    } else {
-        "?".into()
-    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit
+        .current
+        .map_or("unlimited".into(), |current| current.to_string())
 }

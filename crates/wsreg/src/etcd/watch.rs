@@ -20,14 +20,13 @@
 //!   changes (the retry after a failed connection is the only sleep).
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use etcd_client::{EventType, GetOptions, KeyValue, WatchOptions, WatchResponse};
 use rustix::event::{PollFd, PollFlags, epoll, poll};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::{EtcdConfig, EtcdError};
@@ -37,6 +36,7 @@ use crate::registry::exits::{Intake, intake};
 use crate::registry::liveness::{Judge, Verdict};
 use crate::registry::model::{self, Entry, MAX_ENTRY_FILE_BYTES};
 use crate::registry::watch::Answer;
+use crate::sys::SharedFd;
 
 /// How long [`EtcdWatch::exact`] waits for the watch to catch up, at most.
 const EXACT_WAIT: Duration = Duration::from_secs(1);
@@ -184,15 +184,6 @@ struct Started {
     exits: Arc<OwnedFd>,
 }
 
-/// The epoll set of pidfds, as tokio waits on it.
-struct Exits(Arc<OwnedFd>);
-
-impl AsRawFd for Exits {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
 /// An entry known to the thread, its JSON, and whether it is live.
 struct Tracked {
     entry: Arc<Entry>,
@@ -251,15 +242,7 @@ impl Reader {
         mut stop: oneshot::Receiver<()>,
         mut progress: mpsc::UnboundedReceiver<()>,
     ) {
-        // SAFETY: `Exits` holds the epoll set's descriptor (an `Arc<OwnedFd>`, never
-        // replaced), so it stays open and the same for as long as the `AsyncFd` lives.
-        let registered = unsafe {
-            AsyncFd::register_with_interest(
-                Exits(self.exits.clone()),
-                tokio::io::Interest::READABLE,
-            )
-        };
-        let exits = match registered {
+        let exits = match SharedFd::readable(self.exits.clone()) {
             Ok(exits) => exits,
             Err(e) => {
                 tracing::error!("cannot wait for local servers' exits: {e}");

@@ -166,7 +166,7 @@ async fn connection(
     }
     // After the socket and its buffers are freed: they are most of a room's memory.
     if matches!(unloaded, Ok(true)) {
-        crate::yjs::release_free_memory();
+        crate::sys::release_free_memory();
     }
 }
 

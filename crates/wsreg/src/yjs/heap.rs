@@ -4,7 +4,8 @@
 //! up to eight per core) and returns only the top of each heap by itself, so a server
 //! whose rooms were loaded and then all left stayed at its peak RSS: 28.9 MiB loaded,
 //! 28.8 MiB three seconds after the last client left (issue 15). `malloc_trim(0)` walks
-//! every arena and returns its free pages. It runs once a room is unloaded and the
+//! every arena and returns its free pages ([`crate::sys::release_free_memory`], where the
+//! crate's `unsafe` calls live). It runs once a room is unloaded and the
 //! connection that left last has dropped its socket (whose buffers are most of a room's
 //! memory), on that connection's thread.
 //!
@@ -19,20 +20,6 @@
 //! ([`restart_without_thread_cache`]): same pid, same arguments, nothing started yet.
 //! A `GLIBC_TUNABLES` that already sets `glibc.malloc.tcache_count` is left alone (that
 //! is how to keep the cache). The CPU cost is in docs/benchmarks.md, section `yjs`.
-
-/// Returns the allocator's free pages to the system (glibc only; elsewhere, nothing).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_free_memory() {
-    // SAFETY: malloc_trim takes no pointer and has no precondition; glibc serialises it
-    // with every other allocator call (it locks each arena in turn).
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Returns the allocator's free pages to the system (glibc only; elsewhere, nothing).
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free_memory() {}
 
 /// The glibc tunable that turns the per-thread cache off.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -10,8 +10,8 @@
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
 //! - [`update_log`]: a document's append-only log file and its compaction.
 //! - [`room_name`]: room names and the file names they are stored under.
-//! - [`heap`]: giving an unloaded room's memory back to the system (glibc's `malloc_trim`,
-//!   and its per-thread cache turned off).
+//! - [`heap`]: giving an unloaded room's memory back to the system (glibc's per-thread
+//!   cache turned off, so that `malloc_trim` can).
 //!
 //! The WebSocket server around them is [`crate::servers::yjs`].
 
@@ -23,7 +23,6 @@ pub mod room_name;
 pub mod rooms;
 pub mod update_log;
 
-pub use heap::release_free_memory;
 pub use message::ProtocolError;
 pub use outbox::{DEFAULT_MAX_OUTBOX, Outgoing};
 pub use room::{ConnId, Limits, Room};

@@ -93,7 +93,7 @@ impl Rooms {
 
     /// Removes `conn` from `room`; unloads the room (compacting its log) if it is empty.
     /// Returns whether the room was unloaded and freed: the caller then gives the freed
-    /// memory back to the system ([`super::release_free_memory`]) once it has dropped
+    /// memory back to the system ([`crate::sys::release_free_memory`]) once it has dropped
     /// what it holds itself (the connection's socket and queues).
     pub fn leave(&self, room: Arc<Room>, conn: ConnId) -> bool {
         if !room.leave(conn) {

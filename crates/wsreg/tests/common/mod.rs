@@ -65,7 +65,7 @@ impl Registry {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wsreg");
-        let pid = child.id() as i32;
+        let pid = child.id();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
@@ -73,8 +73,8 @@ impl Registry {
         match rx.recv_timeout(STEP) {
             Ok(output) => output.expect("collect output"),
             Err(_) => {
-                // SAFETY: kill(2) on the PID of the child started above, not yet reaped.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // The child started above, not yet reaped (its waiter is still waiting).
+                let _ = kill(pid, libc::SIGKILL);
                 panic!("wsreg {args:?} still running after {STEP:?}");
             }
         }
@@ -217,9 +217,10 @@ impl Proc {
 
     /// Sends a signal to this process (and only this one).
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) with the PID of a child this test started and has not reaped.
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
+        let pid = self.pid() as u32;
+        if let Err(e) = kill(pid, signal) {
+            panic!("kill({pid}, {signal}): {e}");
+        }
     }
 
     /// The exit status, if the process has exited.
@@ -280,6 +281,27 @@ pub fn listening_process() -> (Proc, u16) {
 
 /// A loopback port this test process listens on while it runs: for entries that name
 /// this process (the default `--pid` of `wsreg register` run from a test).
+/// Sends `signal` (a `libc::SIG*` number) to `pid`: a process the test started.
+pub fn kill(pid: u32, signal: i32) -> std::io::Result<()> {
+    use rustix::process::{Pid, Signal, kill_process};
+    let pid = Pid::from_raw(pid as i32).ok_or(std::io::ErrorKind::InvalidInput)?;
+    let signal = Signal::from_named_raw(signal).ok_or(std::io::ErrorKind::InvalidInput)?;
+    Ok(kill_process(pid, signal)?)
+}
+
+/// Raises this process's soft limit on open files (children inherit it) to at least
+/// `want`, within the hard limit; panics when the hard limit is lower.
+pub fn raise_nofile(want: u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let max = limit.maximum.unwrap_or(u64::MAX);
+    if limit.current.is_some_and(|current| current < want) {
+        limit.current = Some(want.min(max));
+        setrlimit(Resource::Nofile, limit).expect("setrlimit(RLIMIT_NOFILE)");
+    }
+    assert!(max >= want, "RLIMIT_NOFILE hard limit below {want}");
+}
+
 pub fn own_port() -> u16 {
     static LISTENER: std::sync::LazyLock<std::net::TcpListener> =
         std::sync::LazyLock::new(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
