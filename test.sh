@@ -74,8 +74,21 @@ FUZZ_SEED=1 fuzz/run.sh 30
 step "JavaScript type check (tsc --checkJs --noEmit)"
 npm run --silent typecheck
 
+# Under CI a test that did not run is an error, as for the Rust tests above: the runner's
+# summary ($2 matches it) must count no skipped test in the log $1.
+no_skips() {
+  if [ "${CI:-}" = true ] && grep -qE "$2" "$1"; then
+    echo "test.sh: under CI every test must run; skipped: $(grep -E 'SKIP|skipped' "$1" | head -5)" >&2
+    exit 1
+  fi
+}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
 step "Python library tests (python/wsreg, standard library only)"
-python3 -m unittest discover -s python/tests -t python -v
+python3 -m unittest discover -s python/tests -t python -v 2>&1 | tee "$logs/python"
+no_skips "$logs/python" 'skipped=[1-9]'
 
 step "JavaScript and browser tests (node --test)"
-npm test
+npm test 2>&1 | tee "$logs/js"
+no_skips "$logs/js" '^# skipped [1-9]'

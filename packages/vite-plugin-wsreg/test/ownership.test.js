@@ -8,9 +8,10 @@
 // (a push, a count reached), bounded; never sleeps.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SocketView, parseListenTable } from '../src/sockets.js';
@@ -67,18 +68,41 @@ describe('/proc/net/tcp and the sockets of a process', () => {
     assert.equal(new SocketView().listens(4194304, other), 'no', 'no such process: it holds nothing');
   });
 
-  test('a process whose descriptors cannot be read is unreadable (shown), not "no"', { skip: !linux || process.getuid?.() === 0 }, () => {
-    // PID 1 is root's: its /proc/1/fd answers EACCES to anyone else.
-    let readable = true;
-    try {
-      fs.readdirSync('/proc/1/fd');
-    } catch {
-      readable = false;
-    }
-    if (readable) return;
-    assert.equal(new SocketView().listens(1, 1), 'unreadable');
+  test('a process whose descriptors cannot be read is unreadable (shown), not "no"', { skip: !linux }, () => {
+    // PID 1 is root's: its /proc/1/fd answers EACCES to any other user. Root reads it, so
+    // as root (CI) the question is asked by a copy of sockets.js run as nobody.
+    assert.equal(listensAsAnotherUser(1, 1), 'unreadable');
   });
 });
+
+/**
+ * What `new SocketView().listens(pid, port)` answers for a user who is not root: this
+ * process when it is not root; otherwise a child run as nobody (`setpriv`, util-linux)
+ * on a copy of sockets.js that nobody may read.
+ * @param {number} pid
+ * @param {number} port
+ * @returns {string}
+ */
+function listensAsAnotherUser(pid, port) {
+  if (process.getuid?.() !== 0) {
+    assert.throws(() => fs.readdirSync(`/proc/${pid}/fd`), { code: 'EACCES' }, `/proc/${pid}/fd is readable: the test needs a process of another user`);
+    return new SocketView().listens(pid, port);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-unreadable-'));
+  try {
+    fs.chmodSync(dir, 0o755);
+    fs.copyFileSync(new URL('../src/sockets.js', import.meta.url), path.join(dir, 'sockets.js'));
+    const check = path.join(dir, 'check.mjs');
+    fs.writeFileSync(check, `import { SocketView } from './sockets.js';\nprocess.stdout.write(new SocketView().listens(${pid}, ${port}));\n`);
+    fs.chmodSync(path.join(dir, 'sockets.js'), 0o644);
+    fs.chmodSync(check, 0o644);
+    const out = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, check], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(out.status, 0, `setpriv node as nobody: ${out.error ?? out.stderr}`);
+    return out.stdout;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * A process table (this machine's) that counts its questions and can tell when one comes.
