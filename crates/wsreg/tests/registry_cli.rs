@@ -382,6 +382,32 @@ fn watch_sees_changes(mode: &str) {
     assert!(watch.wait().unwrap().success());
 }
 
+/// Each cause is printed once: an error's text does not repeat its source, which the
+/// edge prints after it (issue 16: "No such file or directory (os error 2)" came twice).
+#[test]
+fn an_errors_cause_is_printed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let registry = file.join("servers");
+    let cases: [(&[&str], &str); 3] = [
+        (&["list"], "Not a directory (os error 20)"),
+        (&["echo"], "Not a directory (os error 20)"),
+        // TEST-NET-1 (RFC 5737): no interface of this machine has it.
+        (
+            &["echo", "--host", "192.0.2.1"],
+            "Cannot assign requested address (os error 99)",
+        ),
+    ];
+    for (args, cause) in cases {
+        let out = wsreg(&registry, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches(cause).count(), 1, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn a_given_registry_whose_parent_is_missing_is_an_error_for_writers_and_a_warning_for_readers() {
     let tmp = tempfile::tempdir().unwrap();
