@@ -181,3 +181,45 @@ fn demo_takes_auth_token_too_and_prints_the_tokenised_link() {
         ids(&get(at, "/api/registry", &[("Authorization", &bearer)]).json()).len() == 3
     });
 }
+
+/// The token never reaches the logs, at any level: a URL may carry it (`?token=`), and
+/// logs are not secret (issue 16 item 4). Requests that carry it three ways, right and
+/// wrong, refused by the guard and accepted, with `WSREG_LOG=trace`.
+#[test]
+fn the_token_never_reaches_the_logs() {
+    let reg = Registry::new();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = reg.command(&["serve", "--port", "0", "--auth", "token"]);
+    cmd.env("WSREG_LOG", "trace").stderr(log.reopen().unwrap());
+    let mut serve = Proc::spawn(cmd);
+    let at = serve.listening();
+    let token = token_of(&reg);
+    let with_query = format!("/?token={token}");
+    let api_query = format!("/api/registry?token={token}");
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("wsreg_token={token}");
+    let evil = [("Origin", "http://evil.example")];
+    assert_eq!(get(at.addr, &with_query, &[]).status, 303);
+    assert_eq!(get(at.addr, &api_query, &[]).status, 200);
+    assert_eq!(get(at.addr, &api_query, &evil).status, 403);
+    assert_eq!(
+        get(at.addr, "/x", &[("Authorization", &bearer)]).status,
+        404
+    );
+    assert_eq!(
+        get(at.addr, "/api/registry", &[("Cookie", &cookie)]).status,
+        200
+    );
+    assert_eq!(get(at.addr, "/api/registry?token=0", &[]).status, 401);
+    serve.signal(libc::SIGTERM);
+    serve.wait_exit(STEP);
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains("refused GET /api/registry"),
+        "the refusal is logged (else this test proves nothing):\n{logged}"
+    );
+    assert!(
+        !logged.contains(&token),
+        "the token is in the log:\n{logged}"
+    );
+}
