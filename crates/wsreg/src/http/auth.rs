@@ -27,7 +27,7 @@
 //! so a cross-site request is refused (403) before its token is even looked at.
 
 use std::fmt;
-use std::fs::{self, OpenOptions, Permissions};
+use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -101,13 +101,9 @@ impl Token {
 }
 
 /// Compares two byte strings in time that depends on their lengths only, not on where
-/// they differ. (The length is no secret: every token is 64 hex digits.)
+/// they differ (`subtle`). The length is no secret: every token is 64 hex digits.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 fn read(path: &Path) -> Result<Option<Token>, AuthError> {
@@ -163,10 +159,9 @@ fn read(path: &Path) -> Result<Option<Token>, AuthError> {
 /// Makes a token and links it into place; if another server won the race, reads theirs.
 fn create(path: &Path) -> Result<Token, AuthError> {
     let mut random = [0u8; TOKEN_BYTES];
-    let urandom = Path::new("/dev/urandom");
-    fs::File::open(urandom)
-        .and_then(|mut f| f.read_exact(&mut random))
-        .map_err(fail("read", urandom))?;
+    getrandom::fill(&mut random)
+        .map_err(io::Error::from)
+        .map_err(fail("draw random bytes for", path))?;
     let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -285,6 +280,7 @@ pub async fn middleware(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn constant_time_eq_compares_whole_strings() {
