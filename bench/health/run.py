@@ -134,13 +134,14 @@ def run(n, interval, window):
 
 def plugin_cost(n, window):
     """The Vite plugin's prober under the same load, measured by its own script (the
-    Vite process's CPU, probes off and every 5 s): two percentages as text."""
+    Vite process's CPU, probes off and every 5 s with one subscriber, then with nobody
+    subscribed): three percentages as text."""
     out = subprocess.run(
         ["node", os.path.join(ROOT, "packages", "vite-plugin-wsreg", "bench", "health-cost.js"), str(n), str(int(window))],
         env=dict(os.environ, WSREG_BIN=WSREG), capture_output=True, text=True, timeout=600)
     found = [line.split("= ")[1].split(" of one core")[0] for line in out.stdout.splitlines() if "of one core" in line]
-    if out.returncode != 0 or len(found) != 2:
-        return ("not measured", (out.stderr or out.stdout).strip().splitlines()[-1:] or ["?"])
+    if out.returncode != 0 or len(found) != 3:
+        return ("not measured", (out.stderr or out.stdout).strip().splitlines()[-1:] or ["?"], "–")
     return found
 
 
@@ -167,6 +168,7 @@ def main():
         f"| the {a.servers} echo servers' CPU, % of one core | {pct(base['echoes']):.3f} % | {pct(probed['echoes']):.3f} % | |",
         f"| echo CPU per probe answered | – | {1e6 * (probed['echoes'] - base['echoes']) / probes:.0f} µs | |",
         f"| Vite plugin: the Vite process's CPU, % of one core (its own figures: `bench/health-cost.js`) | {plugin[0]} | {plugin[1]} | ≤ 1 % more |",
+        f"| Vite plugin with nobody subscribed (no probe, no liveness timer), the Vite process's CPU | {plugin[2]} | | Vite's own |",
         f"| SIGSTOP → `unresponsive` event | – | {probed['stop']:.2f} s | ≤ 7 s |",
         f"| SIGCONT → `ok` event | – | {probed['cont']:.2f} s | ≤ 7 s |",
     ]

@@ -144,6 +144,12 @@ export interface RegistryWatcherOptions {
   /** Liveness re-check period while some live entry may end unseen (a process on this host, a lease), ms (default 500). */
   recheckMs?: number;
   context?: ReaderContext;
+  /**
+   * Run the liveness re-check timer only while someone holds the watcher (`hold()`),
+   * as the plugin does while a stream or page is subscribed; `refresh()` re-checks
+   * regardless. Default false: the timer runs whenever it is needed.
+   */
+  pushWhileHeld?: boolean;
 }
 
 export declare class RegistryWatcher extends EventEmitter {
@@ -153,6 +159,8 @@ export declare class RegistryWatcher extends EventEmitter {
   readonly livenessTimer: NodeJS.Timeout | null;
   /** Starts watching and reads the registry. */
   start(): RegistryState;
+  /** Counts one who wants changes pushed (see `pushWhileHeld`); returns the release. */
+  hold(): () => void;
   current(): RegistryState;
   /**
    * Applies pending file events and re-checks liveness now; asks every local entry's

@@ -2,7 +2,8 @@
 // with the plugin in a process of its own, one SSE subscriber; the CPU time of the Vite
 // process (utime + stime from /proc) over a window, with probes at the default interval
 // and, as the baseline, with probes off. Also counts the events pushed in the window
-// (a steady list should push none).
+// (a steady list should push none). And the same servers with nobody subscribed: no
+// probe, no liveness timer, so the plugin should cost what Vite costs alone.
 //
 //   WSREG_BIN=target/debug/wsreg node packages/vite-plugin-wsreg/bench/health-cost.js [servers] [seconds]
 
@@ -111,6 +112,29 @@ async function measure(registry, healthInterval) {
   }
 }
 
+/**
+ * The Vite process's CPU over the window with nobody subscribed (after one GET, as a
+ * page load would make; then nothing).
+ * @param {string} registry
+ */
+async function measureUnsubscribed(registry) {
+  const vite = await startViteProcess(registry, 5000);
+  try {
+    const answer = await fetch(`${vite.url}/api/registry`).then((r) => r.json());
+    if (answer.servers.length !== SERVERS) throw new Error(`${answer.servers.length} servers listed, not ${SERVERS}`);
+    const pid = /** @type {number} */ (vite.child.pid);
+    const before = cpuTicks(pid);
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+    const cpuSecs = (cpuTicks(pid) - before) / TICKS;
+    const wallSecs = (performance.now() - t0) / 1000;
+    return { cpuSecs, wallSecs, percent: (100 * cpuSecs) / wallSecs };
+  } finally {
+    vite.child.kill('SIGTERM');
+    fs.rmSync(vite.site, { recursive: true, force: true });
+  }
+}
+
 const reg = tempRegistry('wsreg-bench-health-');
 /** @type {import('node:child_process').ChildProcess[]} */
 const echoes = [];
@@ -125,6 +149,10 @@ try {
       `${SERVERS} wsreg echo, 1 SSE subscriber, ${label}: Vite process ${r.cpuSecs.toFixed(2)} s CPU in ${r.wallSecs.toFixed(1)} s = ${r.percent.toFixed(2)} % of one core; ${r.pushed} events pushed`,
     );
   }
+  const idle = await measureUnsubscribed(reg.dir);
+  console.log(
+    `${SERVERS} wsreg echo, nobody subscribed: Vite process ${idle.cpuSecs.toFixed(2)} s CPU in ${idle.wallSecs.toFixed(1)} s = ${idle.percent.toFixed(2)} % of one core`,
+  );
 } finally {
   for (const e of echoes) if (e.pid !== undefined && e.exitCode === null) process.kill(e.pid, 'SIGTERM');
   await until(() => echoes.every((e) => e.exitCode !== null || e.signalCode !== null), 10000, 'echo servers exited').catch(() => {

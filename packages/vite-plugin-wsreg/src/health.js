@@ -124,16 +124,19 @@ export class HealthMonitor extends EventEmitter {
   }
 
   /**
-   * Counts a subscriber while it lasts: probing runs while there is one.
+   * Counts a subscriber while it lasts: probing runs while there is one, and the
+   * watcher is held (its exits are pushed).
    * @returns {() => void} ends the subscription (idempotent)
    */
   subscribe() {
     let ended = false;
+    const release = this.watcher.hold(); // changes are pushed to a subscriber
     this.subscribers += 1;
     if (this.subscribers === 1) this.start();
     return () => {
       if (ended) return;
       ended = true;
+      release();
       this.subscribers -= 1;
       if (this.subscribers === 0) this.stop();
     };

@@ -74,6 +74,7 @@ function mount(server, options, mode) {
     debounceMs: options.debounceMs,
     recheckMs: options.recheckMs,
     context: options.context,
+    pushWhileHeld: true,
   });
   watcher.on('warning', (/** @type {string} */ w) => logger.warn(`[wsreg] ${w}`, { timestamp: true }));
   const monitor = new HealthMonitor(watcher, { intervalMs: options.healthInterval, filter });

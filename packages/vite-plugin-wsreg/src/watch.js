@@ -16,7 +16,10 @@
 // that run out are seen by a liveness re-check every `recheckMs`: Node has no pidfd to
 // be told. That timer runs only while some live entry can end so (mayEndUnseen: a
 // process on this host, a lease), and it re-checks liveness only: no listing, no file
-// read. While nothing is registered, nothing runs at all.
+// read. While nothing is registered, nothing runs at all. With `pushWhileHeld` it runs
+// only while someone wants pushes (`hold()`: the plugin holds while a stream or page is
+// subscribed): a request's `refresh()` re-checks liveness itself, so with nobody
+// subscribed an idle plugin reads nothing at all, even with servers listed.
 //
 // A local entry is shown only while its process holds a LISTEN socket on its port
 // (liveness.js, sockets.js). Nothing announces a closed listener, and that timer must
@@ -60,6 +63,10 @@ export class RegistryWatcher extends EventEmitter {
     this.location = registryLocation(options.registry);
     this.debounceMs = options.debounceMs ?? 5;
     this.recheckMs = options.recheckMs ?? 500;
+    /** Whether the liveness timer waits for a holder (see `hold`). */
+    this.pushWhileHeld = options.pushWhileHeld ?? false;
+    /** How many holders want changes pushed (see `hold`). */
+    this.holders = 0;
     /** @type {ReaderContext} */
     this.context = options.context ?? {};
     this.cache = new RegistryCache(this.location);
@@ -163,6 +170,24 @@ export class RegistryWatcher extends EventEmitter {
       this.listenTimer.unref();
     }
     return false;
+  }
+
+  /**
+   * Counts one who wants changes pushed while it lasts. With `pushWhileHeld`, the
+   * liveness timer runs only while someone holds, and the first holder gets a re-check
+   * at once (an exit that came while nobody held is pushed now).
+   * @returns {() => void} lets go (idempotent)
+   */
+  hold() {
+    let held = true;
+    this.holders += 1;
+    if (this.holders === 1 && this.pushWhileHeld && this.started) this.update();
+    return () => {
+      if (!held) return;
+      held = false;
+      this.holders -= 1;
+      if (this.holders === 0 && this.pushWhileHeld) this.setLivenessTimer(false);
+    };
   }
 
   /** Stops watching; no event is emitted after this. */
@@ -313,7 +338,8 @@ export class RegistryWatcher extends EventEmitter {
       this.announced = this.cache.generation;
       this.announceWarnings(next);
     }
-    this.setLivenessTimer(next.servers.some((entry) => mayEndUnseen(entry, live)));
+    const pushed = !this.pushWhileHeld || this.holders > 0;
+    this.setLivenessTimer(pushed && next.servers.some((entry) => mayEndUnseen(entry, live)));
     if (changed) this.emit('change', next);
   }
 

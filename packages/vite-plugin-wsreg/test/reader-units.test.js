@@ -413,6 +413,41 @@ describe('the watcher', () => {
     assert.equal(w.debounceTimer, null);
   });
 
+  test('with pushWhileHeld the timer runs only while held; a request re-checks anyway, and the first holder at once', { skip: process.platform !== 'linux' }, async (t) => {
+    t.after(close);
+    watcher({ recheckMs: 20, pushWhileHeld: true });
+    const { child, pid, port } = await spawnListener();
+    t.after(() => child.kill('SIGKILL'));
+    register(reg.dir, { ...ownEntry({ id: 'doomed', port }), pid, pidStartTime: startTimeOf(pid) });
+    assert.deepEqual(ids(w.start()), ['doomed']);
+    assert.equal(w.livenessTimer, null, 'nobody holds: an idle plugin reads nothing');
+    const release = w.hold();
+    assert.notEqual(w.livenessTimer, null, 'held: a process on this host may be SIGKILLed unseen');
+    const second = w.hold();
+    release();
+    assert.notEqual(w.livenessTimer, null, 'one holder is left');
+    second();
+    second(); // idempotent: the count does not go below zero
+    assert.equal(w.livenessTimer, null, 'let go by all');
+    assert.equal(w.holders, 0);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.deepEqual(ids(w.current()), ['doomed'], 'nobody holds and nobody asked: not re-checked');
+    assert.deepEqual(ids(w.refresh()), [], "a request's refresh re-checks liveness itself");
+    // Held again, an exit that came while nobody held is pushed at once.
+    const other = await spawnListener();
+    t.after(() => other.child.kill('SIGKILL'));
+    register(reg.dir, { ...ownEntry({ id: 'later', port: other.port }), pid: other.pid, pidStartTime: startTimeOf(other.pid) });
+    await reaches(w, (s) => ids(s).includes('later'));
+    other.child.kill('SIGKILL');
+    await new Promise((resolve) => other.child.once('exit', resolve));
+    const changed = new Promise((resolve) => w.once('change', resolve));
+    const held = w.hold();
+    t.after(held);
+    assert.deepEqual(ids(w.current()), [], 'the first holder gets a re-check at once');
+    await changed;
+  });
+
   test('a SIGKILLed process is dropped by the liveness re-check, which lists and reads nothing', { skip: process.platform !== 'linux' }, async (t) => {
     t.after(close);
     watcher({ recheckMs: 20 });
