@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -p wsreg -p wsreg-bench >&2
 rust="$(target/release/wsreg-bench ownership)"
+mixed="$(target/release/wsreg-bench ownership --servers 1000 --layouts 8 | tail -n 1)"
 plugin="$(node packages/vite-plugin-wsreg/bench/ownership-cost.js 1000 30)"
 section="$(cat <<MD
 ## Ownership: what "live only while it listens on its port" costs
@@ -25,10 +26,15 @@ each process's descriptors read newest first until the listener), as every \`wsr
 pays; *warm* is the same with the socket inodes known (no descriptor read); *\`serve\`'s
 recheck* is what \`wsreg serve\` pays to check every entry's socket again on a read or a
 health round (its pidfds already watch the processes: no \`/proc/<pid>/stat\` read).
-Cold is dominated by listing and reading 1,000 processes' descriptors (\`/proc/<pid>/fd\`),
-which no cache can spare a fresh process.
+Cold: a fresh process knows no inode, but a judge first tries the descriptor numbers at
+which it found the last listeners (servers of one kind keep theirs at the same number,
+as these holders do): one \`readlink\` per entry instead of listing its descriptors. The
+worst case for that, 8 kinds of server interleaved so that no guess ever hits (holder i
+opens 20 + i % 8 descriptors first; the judge stops guessing after 8 misses in a row),
+is the last row, 1,000 entries (\`wsreg-bench ownership --layouts 8\`).
 
 $rust
+$mixed
 
 **Vite plugin** (\`/proc/net/tcp\`: Node has no netlink; its cost grows with every socket
 of the host, not with the entries):

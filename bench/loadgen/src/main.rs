@@ -52,7 +52,7 @@ enum Command {
     /// What the listening-socket rule of liveness costs: N entries of N processes
     Ownership(ownership::Args),
     /// One stand-in server for `ownership`: listen, print the port, wait for stdin to close
-    OwnershipHold,
+    OwnershipHold(ownership::HoldArgs),
     /// Judge the entries of a file (process check, then the whole rule cold and warm)
     OwnershipJudge(ownership::JudgeArgs),
 }
@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Etcd(args) => etcd::run(args),
         Command::EtcdHold(args) => etcd::hold(args),
         Command::Ownership(args) => ownership::run(args),
-        Command::OwnershipHold => ownership::hold(),
+        Command::OwnershipHold(args) => ownership::hold(args),
         Command::OwnershipJudge(args) => ownership::judge(args),
     }
 }

@@ -13,7 +13,10 @@
 //! The servers are `wsreg-bench ownership-hold` processes shaped like a server: 20
 //! descriptors opened first (a Node server's runtime holds about that many), then the
 //! listener, then 3 more (its connections); each prints its port and exits when its stdin
-//! closes, i.e. when this run ends. `wsreg list --json` on
+//! closes, i.e. when this run ends. With `--layouts K`, holder i opens `20 + i % K`
+//! descriptors first, so that K kinds of server keep their listeners at K descriptor
+//! numbers (a judge tries the numbers where it last found listeners before it lists a
+//! process's descriptors: K = 1 is its best case, K = N its worst). `wsreg list --json` on
 //! a registry of the same N entries is timed too, end to end, as a user meets it.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,6 +41,9 @@ pub struct Args {
     /// Judging processes per count (the median is reported)
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// How many descriptor layouts the holders have (1: all alike, as servers of one kind)
+    #[arg(long, default_value_t = 1)]
+    layouts: usize,
     /// The wsreg binary for the `wsreg list` row
     #[arg(long, default_value = "target/release/wsreg")]
     wsreg: PathBuf,
@@ -59,14 +65,21 @@ struct Judged {
     recheck: u64,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct HoldArgs {
+    /// Descriptors opened before the listener
+    #[arg(long, default_value_t = HOLDER_FDS.0)]
+    before: usize,
+}
+
 /// `wsreg-bench ownership-hold`: one stand-in server.
-pub fn hold() -> Result<()> {
+pub fn hold(args: HoldArgs) -> Result<()> {
     let open = |n| {
         (0..n)
             .map(|_| std::fs::File::open("/dev/null"))
             .collect::<std::io::Result<Vec<_>>>()
     };
-    let _runtime = open(HOLDER_FDS.0)?;
+    let _runtime = open(args.before)?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let _connections = open(HOLDER_FDS.1)?;
     println!("{}", listener.local_addr()?.port());
@@ -125,9 +138,10 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!("ownership: starting {most} holder processes");
     let mut holders = Holders(Vec::with_capacity(most));
     let mut entries = Vec::with_capacity(most);
-    for _ in 0..most {
+    for i in 0..most {
+        let before = HOLDER_FDS.0 + i % args.layouts.max(1);
         let mut child = Command::new(&me)
-            .arg("ownership-hold")
+            .args(["ownership-hold", "--before", &before.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -18,7 +18,7 @@
 //! EPERM) says nothing about the process: the entry is `unknown` — shown, flagged by
 //! `list --all`, and never pruned — rather than taken for "no such process".
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
@@ -70,11 +70,30 @@ impl<T: ProcessTable + ?Sized> ProcessTable for &T {
 /// The real process table of this machine, as seen by one judge: the LISTEN table is
 /// read at the first ownership question and kept for the judge's life, and each
 /// process's descriptors are read at most once, and only as far as a question needs.
+///
+/// Before listing a process's descriptors, the judge tries the descriptor numbers at
+/// which it last found listeners (`listener_fds`): servers of one kind open the same
+/// descriptors in the same order, so their listeners sit at the same number, and one
+/// `readlink` that leads to one of the port's LISTEN sockets is the same evidence as
+/// finding it in the listing. A cold `wsreg list` of 1,000 such servers then reads one
+/// link each instead of listing 1,000 descriptor directories (docs/benchmarks.md,
+/// "Ownership"). A wrong guess costs a `readlink`, as dear as one of the listing's: a
+/// judge that misses [`GUESS_MISSES_MAX`] times in a row (many kinds of server, few
+/// alike) stops guessing and lists, as it did without guesses.
 #[derive(Debug, Default)]
 pub struct SystemProcesses {
     listening: OnceCell<Option<ListenTable>>,
     held: RefCell<HashMap<u32, Result<sockets::Descriptors, std::io::ErrorKind>>>,
+    /// Where listeners were found, most recent first (at most [`LISTENER_FD_GUESSES`]).
+    listener_fds: RefCell<Vec<u32>>,
+    /// Processes in a row whose listener no guess found.
+    guess_misses: Cell<u32>,
 }
+
+/// How many descriptor numbers a judge tries before it lists a process's descriptors.
+const LISTENER_FD_GUESSES: usize = 4;
+/// After this many misses in a row, a judge stops guessing.
+const GUESS_MISSES_MAX: u32 = 8;
 
 /// The inode of the LISTEN socket each (pid, port) was last found to hold. A static, not
 /// a judge's field: judges are short-lived (one per read), the knowledge is not. A std
@@ -84,6 +103,36 @@ static KNOWN_OWNERS: Mutex<Option<HashMap<(u32, u16), u64>>> = Mutex::new(None);
 const KNOWN_OWNERS_MAX: usize = 1 << 16;
 
 impl SystemProcesses {
+    /// The first of `inodes` held at a descriptor number where listeners were found
+    /// before; `None` when no guess leads to one (or may not be read: the listing
+    /// then says why).
+    fn guess(&self, pid: u32, inodes: &[u64]) -> Option<u64> {
+        let fds = self.listener_fds.borrow();
+        if fds.is_empty() || self.guess_misses.get() >= GUESS_MISSES_MAX {
+            return None;
+        }
+        let found = fds.iter().find_map(|&fd| {
+            sockets::socket_at(pid, fd)
+                .ok()
+                .flatten()
+                .filter(|inode| inodes.contains(inode))
+        });
+        let misses = match found {
+            Some(_) => 0,
+            None => self.guess_misses.get() + 1,
+        };
+        self.guess_misses.set(misses);
+        found
+    }
+
+    /// Notes that a listener was found at `fd`: it is tried first from now on.
+    fn found_at(&self, fd: u32) {
+        let mut fds = self.listener_fds.borrow_mut();
+        fds.retain(|&f| f != fd);
+        fds.insert(0, fd);
+        fds.truncate(LISTENER_FD_GUESSES);
+    }
+
     fn known_owner(pid: u32, port: u16) -> Option<u64> {
         let known = KNOWN_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
         known.as_ref()?.get(&(pid, port)).copied()
@@ -123,6 +172,10 @@ impl ProcessTable for SystemProcesses {
         {
             return Listening::Yes;
         }
+        if let Some(inode) = self.guess(pid, inodes) {
+            Self::remember_owner(pid, port, Some(inode));
+            return Listening::Yes;
+        }
         let mut held = self.held.borrow_mut();
         let held = held
             .entry(pid)
@@ -133,9 +186,12 @@ impl ProcessTable for SystemProcesses {
         };
         match found {
             Ok(owned) => {
-                Self::remember_owner(pid, port, owned);
+                Self::remember_owner(pid, port, owned.map(|f| f.inode));
                 match owned {
-                    Some(_) => Listening::Yes,
+                    Some(found) => {
+                        self.found_at(found.fd);
+                        Listening::Yes
+                    }
                     None => Listening::No,
                 }
             }
@@ -536,6 +592,54 @@ mod tests {
         assert_eq!(SystemProcesses::default().listens(me, port), Listening::Yes);
         drop(listener);
         assert_eq!(SystemProcesses::default().listens(me, port), Listening::No);
+    }
+
+    #[test]
+    fn a_listener_at_a_guessed_descriptor_is_found_without_listing_the_rest() {
+        use std::os::fd::AsRawFd;
+        let me = std::process::id();
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        let judge = SystemProcesses::default();
+        // A wrong guess (stdin is no listener) costs a readlink; the listing finds it.
+        judge.found_at(0);
+        assert_eq!(judge.listens(me, port), Listening::Yes);
+        assert_eq!(
+            judge.held.borrow().len(),
+            1,
+            "listed after the guess failed"
+        );
+        assert_eq!(judge.listener_fds.borrow()[0], first.as_raw_fd() as u32);
+
+        // A fresh judge that guesses the listener's descriptor lists nothing.
+        let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let judge = SystemProcesses::default();
+        judge.found_at(second.as_raw_fd() as u32);
+        let port = second.local_addr().unwrap().port();
+        assert_eq!(judge.listens(me, port), Listening::Yes);
+        assert!(judge.held.borrow().is_empty(), "the guess was enough");
+
+        // A guess that leads to another port's listener is not taken for this port's.
+        let third = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let judge = SystemProcesses::default();
+        judge.found_at(second.as_raw_fd() as u32);
+        let port = third.local_addr().unwrap().port();
+        assert_eq!(judge.listens(me, port), Listening::Yes);
+        assert_eq!(
+            judge.held.borrow().len(),
+            1,
+            "found by the listing, not the guess"
+        );
+
+        // Misses in a row: the judge stops guessing (no readlink of a wrong number).
+        let judge = SystemProcesses::default();
+        judge.found_at(0);
+        judge.guess_misses.set(GUESS_MISSES_MAX);
+        assert_eq!(judge.guess(me, &[u64::MAX]), None);
+        assert_eq!(judge.guess_misses.get(), GUESS_MISSES_MAX, "not tried");
+        judge.guess_misses.set(GUESS_MISSES_MAX - 1);
+        assert_eq!(judge.guess(me, &[u64::MAX]), None);
+        assert_eq!(judge.guess_misses.get(), GUESS_MISSES_MAX, "tried, missed");
     }
 
     #[test]

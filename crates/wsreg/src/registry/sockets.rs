@@ -12,7 +12,7 @@
 //! (another user's process, a `hidepid` mount) is reported as such, never taken for
 //! "not the owner".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 
@@ -96,8 +96,31 @@ pub struct Descriptors {
     pid: u32,
     /// Descriptor numbers not read yet, in ascending order (read from the end).
     unread: Vec<u32>,
-    /// The socket inodes read so far.
-    sockets: HashSet<u64>,
+    /// The socket inodes read so far, and the descriptor each was read at.
+    sockets: HashMap<u64, u32>,
+}
+
+/// A wanted socket found among a process's descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub inode: u64,
+    /// The descriptor number it was found at.
+    pub fd: u32,
+}
+
+/// The socket inode that descriptor `fd` of `pid` links to: `Ok(None)` when it is closed
+/// or not a socket, an error when it may not be read.
+pub fn socket_at(pid: u32, fd: u32) -> io::Result<Option<u64>> {
+    let target = match fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+        Ok(target) => target,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    Ok(target
+        .to_str()
+        .and_then(|t| t.strip_prefix("socket:["))
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse::<u64>().ok()))
 }
 
 impl Descriptors {
@@ -112,35 +135,29 @@ impl Descriptors {
         Ok(Descriptors {
             pid,
             unread,
-            sockets: HashSet::new(),
+            sockets: HashMap::new(),
         })
     }
 
     /// The first of `wanted` the process holds, if any. A descriptor closed since the
     /// listing is passed over; one that may not be read (a process of another user
     /// namespace lists its descriptors, but not where they lead) is an error.
-    pub fn find(&mut self, wanted: &[u64]) -> io::Result<Option<u64>> {
-        if let Some(inode) = wanted.iter().find(|i| self.sockets.contains(i)) {
-            return Ok(Some(*inode));
+    pub fn find(&mut self, wanted: &[u64]) -> io::Result<Option<Found>> {
+        if let Some((&inode, &fd)) = wanted.iter().find_map(|i| self.sockets.get_key_value(i)) {
+            return Ok(Some(Found { inode, fd }));
         }
         while let Some(fd) = self.unread.pop() {
-            let target = match fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)) {
-                Ok(target) => target,
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let inode = match socket_at(self.pid, fd) {
+                Ok(inode) => inode,
+                Err(e) => {
                     self.unread.push(fd);
                     return Err(e);
                 }
-                Err(_) => continue,
             };
-            let inode = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u64>().ok());
             if let Some(inode) = inode {
-                self.sockets.insert(inode);
+                self.sockets.insert(inode, fd);
                 if wanted.contains(&inode) {
-                    return Ok(Some(inode));
+                    return Ok(Some(Found { inode, fd }));
                 }
             }
         }
