@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -p wsreg -p wsreg-bench >&2
 rust="$(target/release/wsreg-bench ownership)"
-mixed="$(target/release/wsreg-bench ownership --servers 1000 --layouts 8 | tail -n 1)"
+mixed="$(target/release/wsreg-bench ownership --servers 1000 --layouts 8 |
+  sed -n 's/^| 1000 |/| 1000, 8 kinds interleaved |/p')"
 plugin="$(node packages/vite-plugin-wsreg/bench/ownership-cost.js 1000 30)"
 section="$(cat <<MD
 ## Ownership: what "live only while it listens on its port" costs
