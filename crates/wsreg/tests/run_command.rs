@@ -4,6 +4,8 @@
 //!
 //! Needs Node.js and the repository's npm packages (`npm ci` at the root) for `ws`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -93,10 +95,7 @@ fn wait_exit(child: &mut Child) -> ExitStatus {
 
 /// Sends `signal` to `pid`, one of this test's own processes.
 fn kill(pid: u32, signal: libc::c_int) {
-    use rustix::process::{Pid, Signal, kill_process};
-    let target = Pid::from_raw(pid as i32).expect("a PID");
-    let sig = Signal::from_named_raw(signal).expect("a named signal");
-    kill_process(target, sig).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
+    common::kill(pid, signal).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
 }
 
 async fn echo_roundtrip(url: &str) {

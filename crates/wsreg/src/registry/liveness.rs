@@ -172,7 +172,10 @@ impl ProcessTable for SystemProcesses {
         {
             return Listening::Yes;
         }
-        if let Some(inode) = self.guess(pid, inodes) {
+        // A process listed already answers from what was read of it; guess only anew.
+        if !self.held.borrow().contains_key(&pid)
+            && let Some(inode) = self.guess(pid, inodes)
+        {
             Self::remember_owner(pid, port, Some(inode));
             return Listening::Yes;
         }
