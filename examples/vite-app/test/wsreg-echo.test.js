@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { requireWsreg, startWsregEcho } from '../../../packages/vite-plugin-wsreg/test/helpers/wsreg-bin.js';
+import { requireWsreg, startWsregServer } from '../../../packages/vite-plugin-wsreg/test/helpers/wsreg-bin.js';
 import { launchChromium } from '../../../e2e/chromium.js';
 import { tempRegistry } from '../../../packages/vite-plugin-wsreg/test/helpers/registry-writer.js';
 import { startApp } from './helpers.js';
@@ -19,7 +19,7 @@ const reg = tempRegistry('wsreg-app-');
 let app;
 /** @type {import('../../../e2e/chromium.js').Chromium} */
 let browser;
-/** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
+/** @type {Awaited<ReturnType<typeof startWsregServer>>[]} */
 const echoes = [];
 
 before(async () => {
@@ -40,7 +40,7 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
   await page.waitForSelector('#registry-status[data-source="hmr"]', { timeout: 15000 });
   assert.equal(await page.locator('.card').count(), 0);
 
-  const first = await startWsregEcho(reg.dir, ['--name', 'first echo']);
+  const first = await startWsregServer('echo', reg.dir, ['--name', 'first echo']);
   echoes.push(first);
   await page.waitForSelector(`.card[data-id="${first.entry.id}"][data-status="connected"]`, { timeout: 5000 });
   const ms = performance.now() - first.started;
@@ -49,7 +49,7 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
   assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-port'), String(first.entry.port));
   assert.equal(await page.getAttribute(`.card[data-id="${first.entry.id}"]`, 'data-kind'), 'echo');
 
-  const second = await startWsregEcho(reg.dir);
+  const second = await startWsregServer('echo', reg.dir);
   echoes.push(second);
   await page.waitForSelector(`.card[data-id="${second.entry.id}"][data-status="connected"]`, { timeout: 5000 });
   console.log(`second wsreg echo spawned → connected: ${(performance.now() - second.started).toFixed(0)} ms`);
@@ -74,7 +74,7 @@ test('a new `wsreg echo` appears on the open page and is connected; stopping it 
 test('SIGSTOP → the card says unresponsive (still listed), SIGCONT → ok, each within 7 s', async () => {
   requireWsreg('echo');
   const page = await browser.context.newPage();
-  const echo = await startWsregEcho(reg.dir, ['--name', 'stopped and continued']);
+  const echo = await startWsregServer('echo', reg.dir, ['--name', 'stopped and continued']);
   echoes.push(echo);
   const card = `.card[data-id="${echo.entry.id}"]`;
   try {

@@ -14,7 +14,7 @@ import wsreg from '../src/index.js';
 import { openEventStream, request } from './helpers/http-client.js';
 import { ownEntry, register, setServers, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
-import { startWsregEcho } from './helpers/wsreg-bin.js';
+import { startWsregServer } from './helpers/wsreg-bin.js';
 
 /**
  * @typedef {import('./helpers/http-client.js').SseEvent} SseEvent
@@ -118,7 +118,7 @@ describe('health probes in vite dev', () => {
 
   test('SIGSTOP → unresponsive, SIGCONT → ok, each within 7 s (default interval); the server stays listed', async () => {
     const server = await startVite('dev', { root: site, plugin: { registry: reg.dir } });
-    const echo = await startWsregEcho(reg.dir, ['--name', 'to be stopped']);
+    const echo = await startWsregServer('echo', reg.dir, ['--name', 'to be stopped']);
     const { id } = echo.entry;
     const stream = await openEventStream(`${server.url}/api/registry/events`);
     try {

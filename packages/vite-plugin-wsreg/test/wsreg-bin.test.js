@@ -14,7 +14,7 @@ import { openEventStream, request } from './helpers/http-client.js';
 import { listeningPort, setServers, startTimeOf, tempRegistry } from './helpers/registry-writer.js';
 import { makeSite, startVite } from './helpers/vite-servers.js';
 import { unprobed } from './helpers/vectors.js';
-import { requireWsreg, runWsreg, startWsregEcho, WSREG_BIN } from './helpers/wsreg-bin.js';
+import { requireWsreg, runWsreg, startWsregServer, WSREG_BIN } from './helpers/wsreg-bin.js';
 
 /** @param {any} doc */
 const ids = (doc) => doc.servers.map((/** @type {any} */ s) => s.id);
@@ -68,9 +68,9 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
   test('real `wsreg echo` processes: listed, echo, pushed on start, gone on SIGTERM and on SIGKILL', async () => {
     requireWsreg('echo');
     setServers(reg.dir, []);
-    const a = await startWsregEcho(reg.dir, ['--name', 'echo a']);
-    const b = await startWsregEcho(reg.dir);
-    /** @type {Awaited<ReturnType<typeof startWsregEcho>>[]} */
+    const a = await startWsregServer('echo', reg.dir, ['--name', 'echo a']);
+    const b = await startWsregServer('echo', reg.dir);
+    /** @type {Awaited<ReturnType<typeof startWsregServer>>[]} */
     const all = [a, b];
     try {
       const res = await request(`${dev.url}/api/registry`);
@@ -99,7 +99,7 @@ describe(`the plugin reads what the wsreg binary writes (${WSREG_BIN})`, () => {
       const stream = await openEventStream(`${dev.url}/api/registry/events`);
       try {
         assert.equal(ids(JSON.parse((await stream.next()).data)).length, 2);
-        const c = await startWsregEcho(reg.dir);
+        const c = await startWsregServer('echo', reg.dir);
         all.push(c);
         const pushed = await stream.next({ timeoutMs: 5000, accept: (e) => ids(JSON.parse(e.data)).includes(c.entry.id) });
         console.log(`wsreg echo start → SSE push in ${(pushed.at - c.started).toFixed(0)} ms`);

@@ -43,15 +43,16 @@ export function runWsreg(args, env = {}) {
 }
 
 /**
- * Starts `wsreg echo` on a free port, registered in `registry` (a registry
- * directory), and waits until its entry is live there.
+ * Starts a `wsreg` server (`wsreg echo`, `wsreg yjs`) on a free port, registered in
+ * `registry` (a registry directory), and waits until its entry is live there.
+ * @param {'echo' | 'yjs'} subcommand
  * @param {string} registry
  * @param {string[]} [args] more options, e.g. ['--name', 'x']
  */
-export async function startWsregEcho(registry, args = []) {
-  requireWsreg('echo');
+export async function startWsregServer(subcommand, registry, args = []) {
+  requireWsreg(subcommand);
   const started = performance.now();
-  const child = spawn(WSREG_BIN, ['echo', ...args], {
+  const child = spawn(WSREG_BIN, [subcommand, ...args], {
     env: { ...process.env, WSREG_REGISTRY: registry, WSREG_LOG: process.env.WSREG_LOG ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -75,11 +76,11 @@ export async function startWsregEcho(registry, args = []) {
       };
     }
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`wsreg echo exited (${child.exitCode ?? child.signalCode}) before registering:\n${stderr}`);
+      throw new Error(`wsreg ${subcommand} exited (${child.exitCode ?? child.signalCode}) before registering:\n${stderr}`);
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`wsreg echo did not register in ${registry} within 10 s:\n${stderr}`);
+      throw new Error(`wsreg ${subcommand} did not register in ${registry} within 10 s:\n${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 10));
   }
