@@ -85,7 +85,7 @@ export interface HealthMonitorOptions {
   intervalMs?: number;
   /** A probe that has not passed within this has failed, ms (default 1000). */
   timeoutMs?: number;
-  /** Probes at a time, at most (default 16). */
+  /** Probes at a time, at most (default 64). */
   concurrency?: number;
   /** Only entries that match are probed (the plugin's own project/kind). */
   filter?: ServerFilter;

@@ -2,12 +2,14 @@
 //
 // - `url` (ws://): a WebSocket handshake as a same-origin client would make it (`Host`
 //   the url's authority, `Origin: http://<authority>`) marked `X-Wsreg-Probe: 1`, then
-//   a ping, its pong, a close;
+//   a ping, its pong, a close. The ping and the close leave in one write, with the FIN:
+//   a server answers frames in order, so the pong still comes before its close, and the
+//   probe costs one write and one wake fewer than waiting for the pong to send the close;
 // - `healthUrl` (http://): a GET that must answer 2xx;
 // - wss:// and https:// would need TLS: a TCP connect only.
 //
 // A probe resolves to its round trip in milliseconds, or null when the server failed it
-// (refused, no 101, a bad Sec-WebSocket-Accept, no pong, not 2xx, or nothing within the
+// (refused, no 101 nor 401, a bad Sec-WebSocket-Accept, no pong, not 2xx, or nothing within the
 // timeout). It never rejects, and its socket is gone by the timeout at the latest.
 
 import crypto from 'node:crypto';
@@ -28,6 +30,18 @@ const MAX_BUFFERED = 1024 * 1024;
 const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 const OP_PONG = 0xa;
+/** Each probe draws 24 random bytes (the key's 16, the two masks) from a pool refilled by one call per this many probes. */
+const POOL_PROBES = 256;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+/**
+ * Every probe's socket reads into this one buffer (`onread`): its callback handles the
+ * bytes before the next read can land, and copies only an incomplete rest. A stream's
+ * 'data' would allocate a 64 KiB chunk per read, and garbage costs more than the probe
+ * in a process with a heap as big as Vite's.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(16 * 1024);
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Probes one entry: `healthUrl` when it has one, else its `url`.
@@ -89,12 +103,70 @@ function attempt(timeoutMs, start) {
  * @param {(ok: boolean) => void} settle
  */
 function websocketProbe(url, settle) {
-  // One draw of entropy per probe: the key's 16 bytes, then the masks of the ping and the close.
-  const random = crypto.randomBytes(24);
+  const random = randomBytes24();
   const key = random.toString('base64', 0, 16);
   const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
-  const socket = net.connect({ host: hostOf(url), port: portOf(url) });
-  socket.setNoDelay(true);
+  /** @type {Buffer} what is left of earlier reads: a copy (reads land in the shared READ_BUFFER) */
+  let buffered = EMPTY;
+  let upgraded = false;
+  let ponged = false;
+  const fail = () => {
+    settle(false);
+    socket.destroy();
+  };
+  /** @param {Buffer} chunk valid only until this returns */
+  const onData = (chunk) => {
+    let data = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+    buffered = EMPTY;
+    if (!upgraded) {
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return keep(data);
+      const head = data.toString('latin1', 0, end);
+      data = data.subarray(end + 4);
+      // A server started with `--auth token` answers 401: it is up (the probe does not
+      // carry the user's token to whatever an entry names).
+      if (/^HTTP\/1\.1 401 /.test(head)) {
+        settle(true);
+        return void socket.destroy();
+      }
+      if (!/^HTTP\/1\.1 101 /.test(head) || headerOf(head, 'sec-websocket-accept') !== accept) return fail();
+      upgraded = true;
+      socket.write(Buffer.concat([clientFrame(OP_PING, PING_PAYLOAD, random.subarray(16, 20)), clientFrame(OP_CLOSE, CLOSE_NORMAL, random.subarray(20, 24))]));
+    }
+    // The server may speak first (a Yjs server sends its sync step): skip frames up to the pong.
+    for (let frame = readFrame(data); frame; frame = readFrame(data)) {
+      data = data.subarray(frame.length);
+      if (frame.opcode === OP_PONG && frame.payload.equals(PING_PAYLOAD)) {
+        ponged = true;
+        settle(true);
+      } else if (frame.opcode === OP_CLOSE) {
+        // Before the pong, the ping went unanswered. After it, the closing handshake is
+        // done: a reset ends the connection with no TIME_WAIT left on either side.
+        if (!ponged) return fail();
+        socket.resetAndDestroy();
+        return;
+      }
+    }
+    keep(data);
+  };
+  /** @param {Buffer} rest an incomplete head or frame, kept (copied) for the next read */
+  const keep = (rest) => {
+    if (rest.length > MAX_BUFFERED) return fail();
+    buffered = Buffer.from(rest);
+  };
+  // No setNoDelay: each write follows the server's answer, which acknowledged all before
+  // it, so Nagle never holds one back.
+  const socket = net.connect({
+    host: hostOf(url),
+    port: portOf(url),
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n) => {
+        onData(READ_BUFFER.subarray(0, n));
+        return true; // keep reading
+      },
+    },
+  });
   socket.on('error', () => settle(false));
   socket.once('connect', () => {
     socket.write(
@@ -108,38 +180,17 @@ function websocketProbe(url, settle) {
         'X-Wsreg-Probe: 1\r\n\r\n',
     );
   });
-  /** @type {Buffer} */
-  let buffered = Buffer.alloc(0);
-  let upgraded = false;
-  const fail = () => {
-    settle(false);
-    socket.destroy();
-  };
-  socket.on('data', (/** @type {Buffer} */ chunk) => {
-    buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-    if (!upgraded) {
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end < 0) return void (buffered.length > MAX_BUFFERED && fail());
-      const head = buffered.subarray(0, end).toString('latin1');
-      buffered = buffered.subarray(end + 4);
-      if (!/^HTTP\/1\.1 101 /.test(head) || headerOf(head, 'sec-websocket-accept') !== accept) return fail();
-      upgraded = true;
-      socket.write(clientFrame(OP_PING, PING_PAYLOAD, random.subarray(16, 20)));
-    }
-    // The server may speak first (a Yjs server sends its sync step): skip frames up to the pong.
-    for (let frame = readFrame(buffered); frame; frame = readFrame(buffered)) {
-      buffered = buffered.subarray(frame.length);
-      if (frame.opcode === OP_CLOSE) return fail();
-      if (frame.opcode === OP_PONG && frame.payload.equals(PING_PAYLOAD)) {
-        settle(true);
-        // Close as a client does; the server's close and FIN end the socket.
-        socket.end(clientFrame(OP_CLOSE, CLOSE_NORMAL, random.subarray(20, 24)));
-        return;
-      }
-    }
-    if (buffered.length > MAX_BUFFERED) fail();
-  });
   return socket;
+}
+
+/** The key's 16 bytes, then the masks of the ping and the close: a slice of the pool (crypto's CSPRNG), drawn once. */
+function randomBytes24() {
+  if (poolAt + 24 > pool.length) {
+    pool = crypto.randomFillSync(Buffer.allocUnsafe(24 * POOL_PROBES));
+    poolAt = 0;
+  }
+  poolAt += 24;
+  return pool.subarray(poolAt - 24, poolAt);
 }
 
 /**
