@@ -145,6 +145,15 @@ def plugin_cost(n, window):
     return found
 
 
+def plugin_added(plugin, probes, window):
+    """The plugin's probes-on minus probes-off, as text: points of one core, and µs per probe."""
+    try:
+        added = float(plugin[1].rstrip(" %")) - float(plugin[0].rstrip(" %"))
+    except (AttributeError, ValueError):
+        return "not measured"
+    return f"{added:.2f} % ({1e4 * added * window / probes:.0f} µs)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servers", type=int, default=100)
@@ -168,6 +177,7 @@ def main():
         f"| the {a.servers} echo servers' CPU, % of one core | {pct(base['echoes']):.3f} % | {pct(probed['echoes']):.3f} % | |",
         f"| echo CPU per probe answered | – | {1e6 * (probed['echoes'] - base['echoes']) / probes:.0f} µs | |",
         f"| Vite plugin: the Vite process's CPU, % of one core (its own figures: `bench/health-cost.js`) | {plugin[0]} | {plugin[1]} | ≤ 1 % more |",
+        f"| Vite plugin: what the probes add (CPU per probe) | – | {plugin_added(plugin, probes, a.window)} | ≤ 1 % |",
         f"| Vite plugin with nobody subscribed (no probe, no liveness timer), the Vite process's CPU | {plugin[2]} | | Vite's own |",
         f"| SIGSTOP → `unresponsive` event | – | {probed['stop']:.2f} s | ≤ 7 s |",
         f"| SIGCONT → `ok` event | – | {probed['cont']:.2f} s | ≤ 7 s |",
