@@ -14,9 +14,10 @@
 //! descriptors opened first (a Node server's runtime holds about that many), then the
 //! listener, then 3 more (its connections); each prints its port and exits when its stdin
 //! closes, i.e. when this run ends. With `--layouts K`, holder i opens `20 + i % K`
-//! descriptors first, so that K kinds of server keep their listeners at K descriptor
-//! numbers (a judge tries the numbers where it last found listeners before it lists a
-//! process's descriptors: K = 1 is its best case, K = N its worst). `wsreg list --json` on
+//! descriptors first and registers as kind `bench<i % K>`, so that K kinds of server,
+//! interleaved, keep their listeners at K descriptor numbers (a judge tries the numbers
+//! where it last found listeners of the entry's kind before it lists a process's
+//! descriptors: K = 1 is its best case, K = N, no two servers of a kind, its worst). `wsreg list --json` on
 //! a registry of the same N entries is timed too, end to end, as a user meets it.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -139,7 +140,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut holders = Holders(Vec::with_capacity(most));
     let mut entries = Vec::with_capacity(most);
     for i in 0..most {
-        let before = HOLDER_FDS.0 + i % args.layouts.max(1);
+        let layout = i % args.layouts.max(1);
+        let before = HOLDER_FDS.0 + layout;
         let mut child = Command::new(&me)
             .args(["ownership-hold", "--before", &before.to_string()])
             .stdin(Stdio::piped())
@@ -150,7 +152,7 @@ pub fn run(args: Args) -> Result<()> {
         BufReader::new(child.stdout.take().context("piped")?).read_line(&mut line)?;
         let port: u16 = line.trim().parse().context("a holder's port")?;
         entries.push(
-            wsreg::Server::for_pid("bench", port, child.id())
+            wsreg::Server::for_pid(&format!("bench{layout}"), port, child.id())
                 .entry()
                 .clone(),
         );

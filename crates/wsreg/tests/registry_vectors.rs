@@ -28,7 +28,7 @@ impl ProcessTable for CaseTable {
         }
     }
 
-    fn listens(&self, pid: u32, port: u16) -> Listening {
+    fn listens(&self, pid: u32, port: u16, _kind: &str) -> Listening {
         let Some(sockets) = &self.sockets else {
             return Listening::Unchecked;
         };

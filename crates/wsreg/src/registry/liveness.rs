@@ -18,7 +18,7 @@
 //! EPERM) says nothing about the process: the entry is `unknown` — shown, flagged by
 //! `list --all`, and never pruned — rather than taken for "no such process".
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
@@ -54,16 +54,18 @@ pub enum Listening {
 /// A view of the processes on this host.
 pub trait ProcessTable {
     fn probe(&self, pid: u32) -> ProcessState;
-    /// Whether process `pid` holds a LISTEN socket on TCP `port`.
-    fn listens(&self, pid: u32, port: u16) -> Listening;
+    /// Whether process `pid` holds a LISTEN socket on TCP `port`. `kind` is the entry's:
+    /// servers of one kind hold their listeners at one descriptor number, which a table
+    /// may try first.
+    fn listens(&self, pid: u32, port: u16, kind: &str) -> Listening;
 }
 
 impl<T: ProcessTable + ?Sized> ProcessTable for &T {
     fn probe(&self, pid: u32) -> ProcessState {
         (**self).probe(pid)
     }
-    fn listens(&self, pid: u32, port: u16) -> Listening {
-        (**self).listens(pid, port)
+    fn listens(&self, pid: u32, port: u16, kind: &str) -> Listening {
+        (**self).listens(pid, port, kind)
     }
 }
 
@@ -72,27 +74,36 @@ impl<T: ProcessTable + ?Sized> ProcessTable for &T {
 /// process's descriptors are read at most once, and only as far as a question needs.
 ///
 /// Before listing a process's descriptors, the judge tries the descriptor numbers at
-/// which it last found listeners (`listener_fds`): servers of one kind open the same
-/// descriptors in the same order, so their listeners sit at the same number, and one
-/// `readlink` that leads to one of the port's LISTEN sockets is the same evidence as
-/// finding it in the listing. A cold `wsreg list` of 1,000 such servers then reads one
-/// link each instead of listing 1,000 descriptor directories (docs/benchmarks.md,
-/// "Ownership"). A wrong guess costs a `readlink`, as dear as one of the listing's: a
-/// judge that misses [`GUESS_MISSES_MAX`] times in a row (many kinds of server, few
-/// alike) stops guessing and lists, as it did without guesses.
+/// which it last found listeners of the entry's kind (`guesses`): servers of one kind
+/// (one program) open the same descriptors in the same order, so their listeners sit at
+/// the same number, and one `readlink` that leads to one of the port's LISTEN sockets is
+/// the same evidence as finding it in the listing. A cold `wsreg list` of 1,000 such
+/// servers then reads one link each instead of listing 1,000 descriptor directories,
+/// however many kinds they come in (docs/benchmarks.md, "Ownership"): kept per kind, the
+/// guesses of one kind are not pushed out by another's. A wrong guess costs a
+/// `readlink`, as dear as one of the listing's: a kind whose guesses miss
+/// [`GUESS_MISSES_MAX`] times in a row (servers of that kind laid out differently) is
+/// listed, as without guesses.
 #[derive(Debug, Default)]
 pub struct SystemProcesses {
     listening: OnceCell<Option<ListenTable>>,
     held: RefCell<HashMap<u32, Result<sockets::Descriptors, std::io::ErrorKind>>>,
-    /// Where listeners were found, most recent first (at most [`LISTENER_FD_GUESSES`]).
-    listener_fds: RefCell<Vec<u32>>,
+    /// By entry kind: where its listeners were found.
+    guesses: RefCell<HashMap<String, Guesses>>,
+}
+
+/// Where one kind's listeners were found, and how guessing fares for it.
+#[derive(Debug, Default)]
+struct Guesses {
+    /// Descriptor numbers, most recent first (at most [`LISTENER_FD_GUESSES`]).
+    fds: Vec<u32>,
     /// Processes in a row whose listener no guess found.
-    guess_misses: Cell<u32>,
+    misses: u32,
 }
 
 /// How many descriptor numbers a judge tries before it lists a process's descriptors.
 const LISTENER_FD_GUESSES: usize = 4;
-/// After this many misses in a row, a judge stops guessing.
+/// After this many misses in a row, a judge stops guessing for that kind.
 const GUESS_MISSES_MAX: u32 = 8;
 
 /// The inode of the LISTEN socket each (pid, port) was last found to hold. A static, not
@@ -103,31 +114,35 @@ static KNOWN_OWNERS: Mutex<Option<HashMap<(u32, u16), u64>>> = Mutex::new(None);
 const KNOWN_OWNERS_MAX: usize = 1 << 16;
 
 impl SystemProcesses {
-    /// The first of `inodes` held at a descriptor number where listeners were found
-    /// before; `None` when no guess leads to one (or may not be read: the listing
+    /// The first of `inodes` held at a descriptor number where listeners of `kind` were
+    /// found before; `None` when no guess leads to one (or may not be read: the listing
     /// then says why).
-    fn guess(&self, pid: u32, inodes: &[u64]) -> Option<u64> {
-        let fds = self.listener_fds.borrow();
-        if fds.is_empty() || self.guess_misses.get() >= GUESS_MISSES_MAX {
+    fn guess(&self, pid: u32, kind: &str, inodes: &[u64]) -> Option<u64> {
+        let mut guesses = self.guesses.borrow_mut();
+        let guesses = guesses.get_mut(kind)?;
+        if guesses.misses >= GUESS_MISSES_MAX {
             return None;
         }
-        let found = fds.iter().find_map(|&fd| {
+        let found = guesses.fds.iter().find_map(|&fd| {
             sockets::socket_at(pid, fd)
                 .ok()
                 .flatten()
                 .filter(|inode| inodes.contains(inode))
         });
-        let misses = match found {
+        guesses.misses = match found {
             Some(_) => 0,
-            None => self.guess_misses.get() + 1,
+            None => guesses.misses + 1,
         };
-        self.guess_misses.set(misses);
         found
     }
 
-    /// Notes that a listener was found at `fd`: it is tried first from now on.
-    fn found_at(&self, fd: u32) {
-        let mut fds = self.listener_fds.borrow_mut();
+    /// Notes that a listener of `kind` was found at `fd`: it is tried first from now on.
+    fn found_at(&self, kind: &str, fd: u32) {
+        let mut guesses = self.guesses.borrow_mut();
+        let fds = match guesses.get_mut(kind) {
+            Some(guesses) => &mut guesses.fds,
+            None => &mut guesses.entry(kind.to_owned()).or_default().fds,
+        };
         fds.retain(|&f| f != fd);
         fds.insert(0, fd);
         fds.truncate(LISTENER_FD_GUESSES);
@@ -157,7 +172,7 @@ impl SystemProcesses {
 
 impl ProcessTable for SystemProcesses {
     #[cfg(target_os = "linux")]
-    fn listens(&self, pid: u32, port: u16) -> Listening {
+    fn listens(&self, pid: u32, port: u16, kind: &str) -> Listening {
         let Some(table) = self.listening.get_or_init(|| ListenTable::read().ok()) else {
             return Listening::Unchecked;
         };
@@ -174,7 +189,7 @@ impl ProcessTable for SystemProcesses {
         }
         // A process listed already answers from what was read of it; guess only anew.
         if !self.held.borrow().contains_key(&pid)
-            && let Some(inode) = self.guess(pid, inodes)
+            && let Some(inode) = self.guess(pid, kind, inodes)
         {
             Self::remember_owner(pid, port, Some(inode));
             return Listening::Yes;
@@ -192,7 +207,7 @@ impl ProcessTable for SystemProcesses {
                 Self::remember_owner(pid, port, owned.map(|f| f.inode));
                 match owned {
                     Some(found) => {
-                        self.found_at(found.fd);
+                        self.found_at(kind, found.fd);
                         Listening::Yes
                     }
                     None => Listening::No,
@@ -205,7 +220,7 @@ impl ProcessTable for SystemProcesses {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn listens(&self, _pid: u32, _port: u16) -> Listening {
+    fn listens(&self, _pid: u32, _port: u16, _kind: &str) -> Listening {
         Listening::Unchecked
     }
 
@@ -394,7 +409,7 @@ impl<'a> Judge<'a> {
         if !self.is_local(entry) {
             return Verdict::Live;
         }
-        match self.processes.listens(entry.pid, entry.port) {
+        match self.processes.listens(entry.pid, entry.port, &entry.kind) {
             Listening::Yes | Listening::Unchecked => Verdict::Live,
             Listening::No => Verdict::Dead(DeadReason::NotListening { port: entry.port }),
             Listening::Unreadable(kind) => Verdict::Unknown(format!(
@@ -461,7 +476,7 @@ mod tests {
         fn probe(&self, pid: u32) -> ProcessState {
             self.0.get(&pid).copied().unwrap_or(ProcessState::Missing)
         }
-        fn listens(&self, _pid: u32, port: u16) -> Listening {
+        fn listens(&self, _pid: u32, port: u16, _kind: &str) -> Listening {
             match port {
                 1 => Listening::Yes,
                 2 => Listening::Unreadable(std::io::ErrorKind::PermissionDenied),
@@ -590,11 +605,20 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let me = std::process::id();
-        assert_eq!(SystemProcesses::default().listens(me, port), Listening::Yes);
+        assert_eq!(
+            SystemProcesses::default().listens(me, port, "k"),
+            Listening::Yes
+        );
         // Again, from the cache of known owners.
-        assert_eq!(SystemProcesses::default().listens(me, port), Listening::Yes);
+        assert_eq!(
+            SystemProcesses::default().listens(me, port, "k"),
+            Listening::Yes
+        );
         drop(listener);
-        assert_eq!(SystemProcesses::default().listens(me, port), Listening::No);
+        assert_eq!(
+            SystemProcesses::default().listens(me, port, "k"),
+            Listening::No
+        );
     }
 
     #[test]
@@ -605,44 +629,60 @@ mod tests {
         let port = first.local_addr().unwrap().port();
         let judge = SystemProcesses::default();
         // A wrong guess (stdin is no listener) costs a readlink; the listing finds it.
-        judge.found_at(0);
-        assert_eq!(judge.listens(me, port), Listening::Yes);
+        judge.found_at("k", 0);
+        assert_eq!(judge.listens(me, port, "k"), Listening::Yes);
         assert_eq!(
             judge.held.borrow().len(),
             1,
             "listed after the guess failed"
         );
-        assert_eq!(judge.listener_fds.borrow()[0], first.as_raw_fd() as u32);
+        assert_eq!(judge.guesses.borrow()["k"].fds[0], first.as_raw_fd() as u32);
 
         // A fresh judge that guesses the listener's descriptor lists nothing.
         let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let judge = SystemProcesses::default();
-        judge.found_at(second.as_raw_fd() as u32);
+        judge.found_at("k", second.as_raw_fd() as u32);
         let port = second.local_addr().unwrap().port();
-        assert_eq!(judge.listens(me, port), Listening::Yes);
+        // Not another kind's guess: that kind's servers are laid out otherwise.
+        assert_eq!(judge.listens(me, port, "other"), Listening::Yes);
+        assert_eq!(
+            judge.held.borrow().len(),
+            1,
+            "listed: no guess for its kind"
+        );
+        let judge = SystemProcesses::default();
+        judge.found_at("k", second.as_raw_fd() as u32);
+        assert_eq!(judge.listens(me, port, "k"), Listening::Yes);
         assert!(judge.held.borrow().is_empty(), "the guess was enough");
 
         // A guess that leads to another port's listener is not taken for this port's.
         let third = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let judge = SystemProcesses::default();
-        judge.found_at(second.as_raw_fd() as u32);
+        judge.found_at("k", second.as_raw_fd() as u32);
         let port = third.local_addr().unwrap().port();
-        assert_eq!(judge.listens(me, port), Listening::Yes);
+        assert_eq!(judge.listens(me, port, "k"), Listening::Yes);
         assert_eq!(
             judge.held.borrow().len(),
             1,
             "found by the listing, not the guess"
         );
 
-        // Misses in a row: the judge stops guessing (no readlink of a wrong number).
+        // Misses in a row: the judge stops guessing for that kind (no readlink of a
+        // wrong number), not for another.
         let judge = SystemProcesses::default();
-        judge.found_at(0);
-        judge.guess_misses.set(GUESS_MISSES_MAX);
-        assert_eq!(judge.guess(me, &[u64::MAX]), None);
-        assert_eq!(judge.guess_misses.get(), GUESS_MISSES_MAX, "not tried");
-        judge.guess_misses.set(GUESS_MISSES_MAX - 1);
-        assert_eq!(judge.guess(me, &[u64::MAX]), None);
-        assert_eq!(judge.guess_misses.get(), GUESS_MISSES_MAX, "tried, missed");
+        judge.found_at("k", 0);
+        judge.found_at("other", 0);
+        let misses = |kind: &str| judge.guesses.borrow()[kind].misses;
+        let set_misses =
+            |kind: &str, n| judge.guesses.borrow_mut().get_mut(kind).unwrap().misses = n;
+        set_misses("k", GUESS_MISSES_MAX);
+        assert_eq!(judge.guess(me, "k", &[u64::MAX]), None);
+        assert_eq!(misses("k"), GUESS_MISSES_MAX, "not tried");
+        assert_eq!(judge.guess(me, "other", &[u64::MAX]), None);
+        assert_eq!(misses("other"), 1, "the other kind still guesses");
+        set_misses("k", GUESS_MISSES_MAX - 1);
+        assert_eq!(judge.guess(me, "k", &[u64::MAX]), None);
+        assert_eq!(misses("k"), GUESS_MISSES_MAX, "tried, missed");
     }
 
     #[test]
