@@ -98,7 +98,10 @@ describe('a probe of a real server passes, quietly, and leaves no TIME_WAIT', ()
   test('wsreg echo --auth token: its 401 says it is up (the probe carries no token)', async () => {
     const server = await startWsregServer('echo', reg.dir, ['--auth', 'token']);
     try {
-      assert.equal(typeof (await probe(server.entry, 1000)), 'number');
+      const left = await newTimeWaitSockets(server.entry.port, async () => {
+        assert.equal(typeof (await probe(server.entry, 1000)), 'number');
+      });
+      assert.deepEqual(left, [], 'sockets left in TIME_WAIT');
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
