@@ -17,8 +17,9 @@
 //! descriptors first and registers as kind `bench<i % K>`, so that K kinds of server,
 //! interleaved, keep their listeners at K descriptor numbers (a judge tries the numbers
 //! where it last found listeners of the entry's kind before it lists a process's
-//! descriptors: K = 1 is its best case, K = N, no two servers of a kind, its worst). `wsreg list --json` on
-//! a registry of the same N entries is timed too, end to end, as a user meets it.
+//! descriptors: K = 1 is its best case, K = N, no two servers of a kind, its worst).
+//! `wsreg list --json` on a registry of the same N entries is timed too, end to end, as a
+//! user meets it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
