@@ -38,14 +38,9 @@ async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
         let reply = match received {
             None => return,
             Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
-            // Pongs to pings and the reply to a Close are sent by the WebSocket layer, which
-            // never hands out a raw frame.
-            Some(Ok(
-                Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_),
-            )) => {
-                continue;
-            }
-            Some(Err(e)) if socket::is_too_large(&e) => {
+            // Pongs to pings and the reply to a Close are sent by the socket itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_))) => continue,
+            Some(Err(socket::Error::TooLarge(_))) => {
                 return Box::pin(socket::close_too_large(socket, max_message)).await;
             }
             Some(Err(e)) => {

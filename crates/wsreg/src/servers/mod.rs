@@ -7,10 +7,12 @@
 //! through [`socket`], so every server enforces its message limit and closes alike.
 
 pub mod echo;
+pub mod frame;
 pub mod launch;
 pub mod probe;
 pub mod shared_read;
 pub mod socket;
+pub mod websocket;
 pub mod yjs;
 
 pub use crate::shutdown::{Shutdown, terminate_signal};

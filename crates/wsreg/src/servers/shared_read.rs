@@ -1,15 +1,16 @@
 //! A socket that reads through a buffer its worker thread lends it, so an idle WebSocket
 //! holds no read buffer of its own.
 //!
-//! The WebSocket layer (tungstenite) owns a read buffer per connection, zero-fills the
-//! free part of it before every `read`, and reads at most its size per `read`. A large
-//! one cost every idle connection its size and every small message a `memset` of it; a
-//! small one cost large messages a syscall per buffer-full. [`SharedRead`] splits the
-//! two: tungstenite keeps a small buffer ([`super::socket`]), and each `read` of the
-//! socket fills a [`CHUNK`]-byte buffer taken from the worker thread's spare. What the
-//! caller cannot take yet stays with the connection, in that same buffer (moved, not
-//! copied), until it has been taken; the buffer then goes back to the thread. Waiting
-//! for input, a connection holds nothing; the thread lends one buffer at a time.
+//! The WebSocket reader ([`super::websocket`]) asks for little at a time: a header's 2
+//! bytes, then the rest of it, then a payload of exactly the frame's size. Each of those
+//! as a `read` of the socket would be a syscall; a read buffer per connection would cost
+//! every idle connection its size (with tungstenite, which issue 16 measured, 8 KiB each
+//! and a zero-fill of it per message). [`SharedRead`] splits the two: each `read` of the
+//! socket fills a [`CHUNK`]-byte buffer taken from the worker thread's spare, and the
+//! small reads are copies out of it. What the caller cannot take yet stays with the
+//! connection, in that same buffer (moved, not copied), until it has been taken; the
+//! buffer then goes back to the thread. Waiting for input, a connection holds nothing;
+//! the thread lends one buffer at a time.
 //!
 //! The buffers are zero-filled once, when they are allocated, and reused: a `read`
 //! never clears one first.

@@ -12,13 +12,14 @@
 //!   dropping a socket with unread input resets it at once, and a reset can destroy the
 //!   Close frame before the client has read it.
 //!
-//! Why the upgrade is done here and not by axum's `WebSocketUpgrade`: axum builds the
-//! WebSocket on the bare upgraded connection, and the WebSocket layer (tungstenite)
-//! then owns a read buffer per connection that it zero-fills before every `read`. Here
-//! the connection reads through [`SharedRead`], a buffer lent by the worker thread, and
-//! tungstenite's own buffer is [`READ_BUFFER`] bytes. Measured (bench/notes.md, issue 16;
-//! docs/benchmarks.md, §1b): an idle connection cost 10.2 KiB with tungstenite reading
-//! an 8 KiB buffer of its own, and each 64 B message a zero-fill of 8 KiB; 3.5 KiB now.
+//! Why the upgrade is done here and not by axum's `WebSocketUpgrade`: axum builds a
+//! tungstenite WebSocket on the bare upgraded connection, which owns read and write
+//! buffers per connection that grow to its largest frame and zero-fills the read one
+//! before every `read`. Here the connection reads through [`SharedRead`], a buffer lent
+//! by the worker thread, and frames are read and written by [`WebSocket`], which holds
+//! no buffer while idle (its module says why tungstenite is not used). Measured
+//! (bench/notes.md, issue 16; docs/benchmarks.md, §1b): an idle connection cost 10.2 KiB
+//! with tungstenite reading an 8 KiB buffer of its own, and 3.5 KiB with a 1 KiB one.
 //! Each connection runs in a task of its own, which ends with it.
 
 use std::future::Future;
@@ -29,25 +30,20 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-pub use tokio_tungstenite::tungstenite::{Error, Message};
 
 use super::shared_read::SharedRead;
+pub use super::websocket::{Error, Message, WebSocket};
 use crate::shutdown::Shutdown;
 
 /// How long a closing server waits for the client's Close (or lets a refused one read it).
 pub const CLOSE_WAIT: Duration = Duration::from_millis(250);
 
-/// tungstenite's own read buffer: the most it takes from [`SharedRead`] per call. Small,
-/// since the connection holds it while idle; a large message arrives through several
-/// calls, each a copy out of the lent buffer, not a `read` of the socket.
-const READ_BUFFER: usize = 1024;
+/// Close codes: going away (1001), message too big (1009).
+const GOING_AWAY: u16 = 1001;
+const TOO_BIG: u16 = 1009;
 
 /// The default per-message limit: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
@@ -127,16 +123,12 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 
 impl Upgrade {
     /// Answers 101 and runs `handle` with the socket in a task of its own; messages above
-    /// `max_message` bytes are refused (see [`is_too_large`]).
+    /// `max_message` bytes are refused ([`Error::TooLarge`]).
     pub fn accept<F, Fut>(self, max_message: usize, handle: F) -> Response
     where
         F: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(max_message))
-            .max_frame_size(Some(max_message))
-            .read_buffer_size(READ_BUFFER);
         let Upgrade { key, on_upgrade } = self;
         tokio::spawn(async move {
             let upgraded = match on_upgrade.await {
@@ -144,8 +136,7 @@ impl Upgrade {
                 Err(e) => return tracing::debug!("a WebSocket upgrade failed: {e}"),
             };
             let io = SharedRead::new(TokioIo::new(upgraded));
-            let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-            handle(WebSocket(stream)).await
+            handle(WebSocket::new(io, max_message)).await
         });
         let accept = derive_accept_key(key.as_bytes());
         Response::builder()
@@ -155,22 +146,6 @@ impl Upgrade {
             .header(header::SEC_WEBSOCKET_ACCEPT, accept)
             .body(Body::empty())
             .expect("a 101 response from valid parts")
-    }
-}
-
-/// An accepted WebSocket. Pings are answered and a Close is replied to by the
-/// WebSocket layer itself, on the next read or write.
-pub struct WebSocket(WebSocketStream<SharedRead<TokioIo<Upgraded>>>);
-
-impl WebSocket {
-    /// The next message; `None` once the connection has ended.
-    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        self.0.next().await
-    }
-
-    /// Sends (and flushes) one message.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.0.send(message).await
     }
 }
 
@@ -188,19 +163,9 @@ where
     })
 }
 
-/// Whether a receive error is a message (or frame) over the limit.
-pub fn is_too_large(err: &Error) -> bool {
-    matches!(err, Error::Capacity(_))
-}
-
-/// Whether a receive error is a text message that is not valid UTF-8 (close with 1007).
-pub fn is_invalid_utf8(err: &Error) -> bool {
-    matches!(err, Error::Utf8(_))
-}
-
 /// Closes with 1001 "going away" and waits up to [`CLOSE_WAIT`] for the client's Close.
 pub async fn close_going_away(mut socket: WebSocket) {
-    if send_close(&mut socket, CloseCode::Away, "server shutting down".into())
+    if send_close(&mut socket, GOING_AWAY, "server shutting down".into())
         .await
         .is_ok()
     {
@@ -211,28 +176,21 @@ pub async fn close_going_away(mut socket: WebSocket) {
     }
 }
 
-/// Closes with 1009 "message too big" after a receive error [`is_too_large`] accepted.
+/// Closes with 1009 "message too big" after [`Error::TooLarge`].
 pub async fn close_too_large(socket: WebSocket, max_message: usize) {
     let reason = format!("message too big: the limit is {max_message} bytes");
-    close_refused(socket, CloseCode::Size.into(), reason).await
+    close_refused(socket, TOO_BIG, reason).await
 }
 
 /// Closes with `code` after a message the server refuses (too big, malformed, of the
 /// wrong type). The reader may have stopped mid-message, so the connection lingers
 /// [`CLOSE_WAIT`] before it is dropped, for the client to read the Close.
 pub async fn close_refused(mut socket: WebSocket, code: u16, reason: String) {
-    if send_close(&mut socket, CloseCode::from(code), reason)
-        .await
-        .is_ok()
-    {
+    if send_close(&mut socket, code, reason).await.is_ok() {
         tokio::time::sleep(CLOSE_WAIT).await;
     }
 }
 
-async fn send_close(socket: &mut WebSocket, code: CloseCode, reason: String) -> Result<(), Error> {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    socket.send(Message::Close(Some(frame))).await
+async fn send_close(socket: &mut WebSocket, code: u16, reason: String) -> Result<(), Error> {
+    socket.send(Message::Close(Some((code, reason)))).await
 }

@@ -254,13 +254,13 @@ impl Connection<'_> {
     ) -> Result<Handled, Refusal> {
         let frame = match received {
             Some(Ok(Message::Binary(frame))) => frame,
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                 return Ok(Handled::Done);
             }
             None | Some(Ok(Message::Close(_))) => return Err(Refusal::End(End::Gone)),
             Some(Ok(Message::Text(_))) => return Err(Refusal::Protocol(ProtocolError::TextFrame)),
-            Some(Err(e)) if socket::is_too_large(&e) => return Err(Refusal::End(End::TooLarge)),
-            Some(Err(e)) if socket::is_invalid_utf8(&e) => {
+            Some(Err(socket::Error::TooLarge(_))) => return Err(Refusal::End(End::TooLarge)),
+            Some(Err(socket::Error::InvalidUtf8)) => {
                 let reason = "a text frame that is not UTF-8".into();
                 return Err(Refusal::End(End::Refused(close_code::INVALID, reason)));
             }
