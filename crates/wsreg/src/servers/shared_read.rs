@@ -1,4 +1,4 @@
-//! A socket that reads through a buffer its worker thread lends it, so an idle WebSocket
+//! A socket that reads through a buffer lent from a shared pool, so an idle WebSocket
 //! holds no read buffer of its own.
 //!
 //! The WebSocket reader ([`super::websocket`]) asks for little at a time: a header's 2
@@ -6,40 +6,58 @@
 //! as a `read` of the socket would be a syscall; a read buffer per connection would cost
 //! every idle connection its size (with tungstenite, which issue 16 measured, 8 KiB each
 //! and a zero-fill of it per message). [`SharedRead`] splits the two: each `read` of the
-//! socket fills a [`CHUNK`]-byte buffer taken from the worker thread's spare, and the
-//! small reads are copies out of it. What the caller cannot take yet stays with the
-//! connection, in that same buffer (moved, not copied), until it has been taken; the
-//! buffer then goes back to the thread. Waiting for input, a connection holds nothing;
-//! the thread lends one buffer at a time.
+//! socket fills a [`CHUNK`]-byte buffer taken from the spares, and the small reads are
+//! copies out of it. What the caller cannot take yet stays with the connection, in that
+//! same buffer (moved, not copied), until it has been taken; the buffer then goes back.
+//! Waiting for input, a connection holds nothing; a worker thread borrows one buffer at
+//! a time. The spares are one pool for all the threads, so that a server whose clients
+//! all left can free them ([`release_spares`]): kept per thread, each worker's 64 KiB
+//! stayed resident in its own malloc arena after every load.
 //!
 //! The buffers are zero-filled once, when they are allocated, and reused: a `read`
 //! never clears one first.
 
-use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The size of each `read` of the socket, and of the buffer a thread lends.
+/// The size of each `read` of the socket, and of each lent buffer.
 pub const CHUNK: usize = 64 * 1024;
 
-thread_local! {
-    /// The worker thread's spare buffer, when no connection holds it.
-    static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+/// The most spare buffers kept: one per worker thread reading at once, on up to this
+/// many cores. Buffers returned beyond it are freed.
+const MAX_SPARES: usize = 8;
+
+/// The spare buffers, when no connection holds them: shared by the worker threads
+/// rather than one per thread, so that [`release_spares`] can free them all.
+static SPARES: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
+
+fn spares() -> MutexGuard<'static, Vec<Box<[u8]>>> {
+    SPARES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The thread's spare buffer, or a new one.
+/// A spare buffer, or a new one.
 fn borrow_chunk() -> Box<[u8]> {
-    SPARE
-        .take()
-        .unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice())
+    let spare = spares().pop();
+    spare.unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice())
 }
 
-/// Gives a buffer back to the thread (a second spare is freed).
+/// Gives a buffer back.
 fn return_chunk(chunk: Box<[u8]>) {
-    SPARE.set(Some(chunk));
+    let mut spares = spares();
+    if spares.len() < MAX_SPARES {
+        spares.push(chunk);
+    }
+}
+
+/// Frees the spare buffers (a server whose clients all left holds none then: `wsreg
+/// yjs` calls this before it gives freed memory back to the system).
+pub fn release_spares() {
+    let freed = std::mem::take(&mut *spares());
+    drop(freed);
 }
 
 /// Input read from the socket that the caller has not taken yet.
@@ -49,7 +67,7 @@ struct Unread {
     end: usize,
 }
 
-/// A stream whose reads go through a buffer lent by the worker thread (see the module's
+/// A stream whose reads go through a lent buffer (see the module's
 /// comment); writes pass straight through.
 pub struct SharedRead<S> {
     inner: S,

@@ -9,7 +9,7 @@
 //!
 //! - A frame's payload is read into an allocation of exactly its size, which becomes
 //!   the message ([`Bytes`]); only a header's few bytes wait between reads. Input is
-//!   read through [`SharedRead`], the worker thread's buffer.
+//!   read through [`SharedRead`], a buffer lent while a read lasts.
 //! - A frame is written from its header (on the stack of the writer's state) and the
 //!   payload [`Bytes`] itself, in one vectored write: a frame a room sends to all its
 //!   peers is one allocation, never copied per peer.
@@ -290,7 +290,9 @@ impl Reader {
             match std::str::from_utf8(&message.data[message.valid..]) {
                 Ok(_) => message.valid = message.data.len(),
                 // Only the last character may be cut, and only before the final frame.
-                Err(e) if e.error_len().is_none() && !header.fin => message.valid += e.valid_up_to(),
+                Err(e) if e.error_len().is_none() && !header.fin => {
+                    message.valid += e.valid_up_to()
+                }
                 Err(_) => return Some(Err(Error::InvalidUtf8)),
             }
         }
