@@ -30,6 +30,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -157,9 +158,10 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let hold = shutdown.hold();
-    ws.accept(max_message, move |socket| async move {
-        let _hold = hold;
-        handle(socket, shutdown).await
+    // Not an async block: one keeps what it captured for as long as it lives, so the
+    // socket (or the handler's future) would be stored twice in every connection's task.
+    ws.accept(max_message, move |socket| {
+        handle(socket, shutdown).map(move |()| drop(hold))
     })
 }
 
