@@ -101,7 +101,7 @@ pub fn init_logging() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Yjs(_) = cli.command {
         // Before anything starts: this may replace the process (see its docs).
-        wsreg::yjs::heap::restart_without_thread_cache();
+        wsreg::yjs::heap::restart_with_tunables();
     }
     let backend = cli.backend.backend(Store::locate(cli.registry)?)?;
     let dir_only = |command: &str| match backend.is_etcd() {
