@@ -215,13 +215,9 @@ impl WebSocket {
                 }
                 Parsed::Needs(needs) => needs,
             };
-            let mut buf = ReadBuf::new(&mut reader.head[reader.head_len..needs]);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-            match buf.filled().len() {
-                0 => {
-                    reader.ended = true;
-                    return Poll::Ready(Ok(None));
-                }
+            let unread = &mut reader.head[reader.head_len..needs];
+            match ready!(poll_read(&mut self.io, cx, unread, &mut reader.ended))? {
+                0 => return Poll::Ready(Ok(None)),
                 n => reader.head_len += n,
             }
         }
@@ -231,18 +227,28 @@ impl WebSocket {
     fn poll_payload(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<bool>> {
         let reader = &mut self.reader;
         while reader.filled < len {
-            let mut buf = ReadBuf::new(&mut reader.payload[reader.filled..]);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-            match buf.filled().len() {
-                0 => {
-                    reader.ended = true;
-                    return Poll::Ready(Ok(false));
-                }
+            let unread = &mut reader.payload[reader.filled..];
+            match ready!(poll_read(&mut self.io, cx, unread, &mut reader.ended))? {
+                0 => return Poll::Ready(Ok(false)),
                 n => reader.filled += n,
             }
         }
         Poll::Ready(Ok(true))
     }
+}
+
+/// Reads into `buf`; 0 bytes, the end of the input, sets `ended`.
+fn poll_read(
+    io: &mut Io,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+    ended: &mut bool,
+) -> Poll<io::Result<usize>> {
+    let mut buf = ReadBuf::new(buf);
+    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    let n = buf.filled().len();
+    *ended |= n == 0;
+    Poll::Ready(Ok(n))
 }
 
 impl Reader {
