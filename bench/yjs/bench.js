@@ -74,6 +74,11 @@ async function startServer (kind, dataDir) {
       stdio: ['ignore', 'pipe', 'inherit']
     })
     url = await lineMatching(child, /listening on (ws:\/\/\S+?)\/? /)
+  } else if (kind === 'floor') {
+    child = spawn(path.join(root, 'target/release/wsreg-bench'), ['ws-fanout'], {
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    url = await lineMatching(child, /listening on (ws:\/\/\S+?)\/? /)
   } else {
     const port = await freePort()
     child = spawn(process.execPath, [path.join(here, 'node_modules/@y/websocket-server/src/server.js')], {
@@ -280,8 +285,19 @@ async function measureDurable () {
   }
 }
 
+/** The floor: the rate loads against a bare forwarder (`wsreg-bench ws-fanout`). */
+async function measureFloor () {
+  const count = SECONDS * RATE
+  progress('floor: A -> B')
+  const pair = await withServer('floor', s => fanOut(s, 'pair', 1, updateFrames(count), RATE))
+  progress('floor: fan-out')
+  const fan = await withServer('floor', s => fanOut(s, 'fan', READERS, updateFrames(count), RATE))
+  return { pair, fan }
+}
+
 const ours = await measure('wsreg')
 const ref = await measure('reference')
+const floor = await measureFloor()
 const durable = await measureDurable()
 
 const f1 = x => x.toFixed(1)
@@ -293,8 +309,10 @@ const grown = m => m.afterMax / m.empty - 1
 const rows = [
   ['A → server → B at 1,000 updates/s: server CPU per update', `${f1(ours.pair.cpuPerUpdateUs)} µs`, `${f1(ref.pair.cpuPerUpdateUs)} µs`, less(ours.pair.cpuPerUpdateUs, ref.pair.cpuPerUpdateUs), target(ours.pair.cpuPerUpdateUs * 3 <= ref.pair.cpuPerUpdateUs, '≤ 1/3')],
   ['same, latency p50 / p99', `${f2(ours.pair.p50)} / ${f2(ours.pair.p99)} ms`, `${f2(ref.pair.p50)} / ${f2(ref.pair.p99)} ms`, `p99 ${f2(ours.pair.p99 / ref.pair.p99)}×`, ''],
+  ['same, the floor (a bare forwarder, below)', `${f1(floor.pair.cpuPerUpdateUs)} µs`, '', `${f2(ours.pair.cpuPerUpdateUs / floor.pair.cpuPerUpdateUs)}× the floor`, ''],
   [`1 writer → ${READERS} readers at 1,000/s: server CPU per update`, `${f1(ours.fan.cpuPerUpdateUs)} µs`, `${f1(ref.fan.cpuPerUpdateUs)} µs`, less(ours.fan.cpuPerUpdateUs, ref.fan.cpuPerUpdateUs), target(ours.fan.cpuPerUpdateUs * 3 <= ref.fan.cpuPerUpdateUs, '≤ 1/3')],
   ['same, share of that CPU spent in the kernel', `${f1(ours.fan.kernelShare * 100)} %`, `${f1(ref.fan.kernelShare * 100)} %`, '', ''],
+  ['same, the floor (a bare forwarder, below)', `${f1(floor.fan.cpuPerUpdateUs)} µs (kernel ${f1(floor.fan.kernelShare * 100)} %)`, '', `${f2(ours.fan.cpuPerUpdateUs / floor.fan.cpuPerUpdateUs)}× the floor`, `1/3 of the reference is ${floor.fan.cpuPerUpdateUs * 3 <= ref.fan.cpuPerUpdateUs ? 'above' : '**below**'} the floor`],
   [`same, all ${READERS} have it, p50 / p99`, `${f2(ours.fan.p50)} / ${f2(ours.fan.p99)} ms`, `${f2(ref.fan.p50)} / ${f2(ref.fan.p99)} ms`, `p99 ${f2(ours.fan.p99 / ref.fan.p99)}×`, target(ours.fan.p99 * 2 <= ref.fan.p99, 'p99 ≤ 1/2')],
   [`flood fan-out (${int(FLOOD)} updates → ${READERS} readers), deliveries/s`, int(ours.flood.deliveriesPerSec), int(ref.flood.deliveriesPerSec), `${f2(ours.flood.deliveriesPerSec / ref.flood.deliveriesPerSec)}×`, ''],
   [`${ROOMS} rooms × 2 clients × 10 KiB: memory per room`, `${f1(ours.mem.loadedPerRoom)} KiB`, `${f1(ref.mem.loadedPerRoom)} KiB`, less(ours.mem.loadedPerRoom, ref.mem.loadedPerRoom), target(ours.mem.loadedPerRoom * 5 <= ref.mem.loadedPerRoom, '≤ 1/5')],
@@ -315,7 +333,8 @@ const table = [
   '',
   'Rate loads use raw WebSocket clients sending updates made beforehand by a yjs Doc (the k-th update a reader receives is the k-th sent: rooms forward in order); the memory load uses y-websocket providers. ' +
     'Each load runs on a fresh server. "Acknowledged" is docs/yjs.md\'s: an update another client received is on disk (group commit: one fdatasync, about 4 ms here, covers every update that arrived meanwhile). ' +
-    'In the fan-out most of the server\'s CPU is the kernel\'s: one loopback write per reader per update, which the reference pays as well.'
+    'In the fan-out most of the server\'s CPU is the kernel\'s: one loopback write per reader per update, which the reference pays as well. ' +
+    'The floor is `wsreg-bench ws-fanout`, a WebSocket server that forwards each binary message to every other connection and does nothing else (no Yjs, one room, no queues, no timers): one read, one unmasking and one write per reader, made on the sender\'s task. No server that writes each reader\'s socket can spend less per update than it does.'
 ].join('\n')
 console.log(table)
 // Destroyed y-websocket providers can leave timers behind; the measurements are done.

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # wsreg yjs against the reference y-websocket server, same loads, same run (see
 # bench/yjs/bench.js). Installs the reference server and the clients into
-# bench/yjs/node_modules (not the workspace's), builds target/release/wsreg, and writes
-# the table into the `yjs` section of docs/benchmarks.md.
+# bench/yjs/node_modules (not the workspace's), builds target/release/wsreg and the floor
+# (target/release/wsreg-bench ws-fanout), and writes the table into the `yjs` section of
+# docs/benchmarks.md.
 #   bench/yjs/run.sh [--quick]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
-cargo build --release -p wsreg --bin wsreg
+cargo build --release -p wsreg --bin wsreg -p wsreg-bench
 (cd "$here" && npm ci --no-audit --no-fund --workspaces=false --ignore-scripts >/dev/null)
 table="$(mktemp)"
 trap 'rm -f "$table"' EXIT

@@ -22,6 +22,7 @@ mod storm;
 mod suite;
 mod tcp_echo;
 mod wrk;
+mod ws_fanout;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,9 @@ enum Command {
     Echo(echo::Args),
     /// The floor: a TCP echo server with no WebSocket framing
     TcpEcho,
+    /// The floor under `wsreg yjs`'s fan-out: a WebSocket server that forwards every
+    /// binary message to every other connection and does nothing else
+    WsFanout,
     /// Hold idle WebSocket connections until stdin closes
     Idle(idle::Args),
     /// Say `ready`, wait for a line on stdin, then exec the command (the storm's barrier)
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Echo(args) => echo::run(args),
         Command::TcpEcho => tcp_echo::run(),
+        Command::WsFanout => ws_fanout::run(),
         Command::Idle(args) => idle::run(args),
         Command::Barrier(args) => storm::barrier(args),
         Command::Etcd(args) => etcd::run(args),
