@@ -5,6 +5,7 @@
 //!   connection with their WebSocket close codes.
 //! - [`room`]: a document, its awareness and its connections; the order in which an
 //!   update is applied, stored and forwarded, and the group commit of the log.
+//! - [`awareness`]: who is in a room, by y-protocols' rules, in one small map.
 //! - [`outbox`]: a connection's queue of outgoing frames, shared between peers and
 //!   bounded in bytes.
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
@@ -15,6 +16,7 @@
 //!
 //! The WebSocket server around them is [`crate::servers::yjs`].
 
+pub mod awareness;
 pub mod heap;
 pub mod message;
 pub mod outbox;

@@ -32,11 +32,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use yrs::block::ClientID;
-use yrs::sync::{Awareness, Message, SyncMessage};
+use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
+use super::awareness::Awareness;
 use super::message::{self, Incoming, ProtocolError};
 use super::outbox::Outbox;
 use super::update_log::{MAX_RECORD, UpdateLog};
@@ -110,6 +111,7 @@ enum Phase {
 
 struct State {
     phase: Phase,
+    doc: Doc,
     awareness: Awareness,
     peers: HashMap<ConnId, Peer>,
     log: Option<UpdateLog>,
@@ -152,7 +154,8 @@ impl Room {
             log_path,
             state: Mutex::new(State {
                 phase: Phase::New,
-                awareness: Awareness::new(Doc::new()),
+                doc: Doc::new(),
+                awareness: Awareness::default(),
                 peers: HashMap::new(),
                 log: None,
                 compacted_len: 0,
@@ -191,7 +194,7 @@ impl Room {
             }
             Phase::Open => {}
         }
-        let sv = state.awareness.doc().transact().state_vector();
+        let sv = state.doc.transact().state_vector();
         let step1 = Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
         let awareness = state.awareness_frame();
         state.peers.insert(
@@ -214,11 +217,7 @@ impl Room {
         let mut state = self.lock();
         match incoming {
             Incoming::SyncStep1(sv) => {
-                let update = state
-                    .awareness
-                    .doc()
-                    .transact()
-                    .encode_state_as_update_v1(&sv);
+                let update = state.doc.transact().encode_state_as_update_v1(&sv);
                 let step2 = Message::Sync(SyncMessage::SyncStep2(update)).encode_v1();
                 state.deliver(Delivery::To(conn, step2.into()));
             }
@@ -230,15 +229,10 @@ impl Room {
                 state.apply(conn, raw, update, forward)?
             }
             Incoming::Awareness(update) => {
-                let summary = state
-                    .awareness
-                    .apply_update_summary(update)
-                    .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-                if let Some(summary) = summary {
+                if let Some(changes) = state.awareness.apply(update) {
                     if let Some(peer) = state.peers.get_mut(&conn) {
-                        peer.clients
-                            .extend(summary.added.iter().chain(&summary.updated));
-                        for id in &summary.removed {
+                        peer.clients.extend(changes.set);
+                        for id in &changes.removed {
                             peer.clients.remove(id);
                         }
                     }
@@ -326,14 +320,14 @@ impl Room {
 
     /// The whole document, encoded as one update.
     pub fn state(&self) -> Vec<u8> {
-        encode_state(self.lock().awareness.doc())
+        encode_state(&self.lock().doc)
     }
 }
 
 impl State {
     /// Replays the log into the (empty) document and compacts it into one record.
     fn load(&mut self, log_path: Option<&PathBuf>) -> Result<(), FileError> {
-        let doc = self.awareness.doc();
+        let doc = &self.doc;
         if let Some(path) = log_path {
             let recovered = UpdateLog::read(path)?;
             let count = recovered.updates.len();
@@ -351,7 +345,7 @@ impl State {
             self.compacted_len = log.len();
             self.log = Some(log);
         }
-        self.size = encode_state(self.awareness.doc()).len();
+        self.size = encode_state(&self.doc).len();
         Ok(())
     }
 
@@ -385,7 +379,7 @@ impl State {
             return Ok(());
         }
         self.make_room_for(raw.len())?;
-        apply_update(self.awareness.doc(), update).map_err(ProtocolError::Malformed)?;
+        apply_update(&self.doc, update).map_err(ProtocolError::Malformed)?;
         if let Some(log) = &mut self.log {
             if let Err(e) = log.append(&raw) {
                 // The document now holds an update that is not stored: it must never
@@ -409,7 +403,7 @@ impl State {
         if self.size + len <= limit {
             return Ok(());
         }
-        self.size = encode_state(self.awareness.doc()).len();
+        self.size = encode_state(&self.doc).len();
         match self.size + len <= limit {
             true => Ok(()),
             false => Err(ProtocolError::DocumentFull { limit }),
@@ -437,7 +431,7 @@ impl State {
         if self.broken || log.records() <= 1 {
             return Ok(());
         }
-        let state = encode_state(self.awareness.doc());
+        let state = encode_state(&self.doc);
         let log = UpdateLog::compact(log.path(), Some(&state))?;
         self.compacted_len = log.len();
         self.size = state.len();
@@ -449,8 +443,8 @@ impl State {
 
     /// Every known awareness state as one frame, if there is any.
     fn awareness_frame(&self) -> Option<Vec<u8>> {
-        let update = self.awareness.update().ok()?;
-        (!update.clients.is_empty()).then(|| Message::Awareness(update).encode_v1())
+        let update = self.awareness.all()?;
+        Some(Message::Awareness(update).encode_v1())
     }
 
     /// Sends a message now, or once the updates appended before it are durable.
@@ -511,14 +505,7 @@ impl State {
         let Some(peer) = self.peers.remove(&conn) else {
             return;
         };
-        let gone: Vec<ClientID> = peer.clients.into_iter().collect();
-        if gone.is_empty() {
-            return;
-        }
-        for id in &gone {
-            self.awareness.remove_state(*id);
-        }
-        if let Ok(update) = self.awareness.update_with_clients(gone) {
+        if let Some(update) = self.awareness.remove(peer.clients) {
             let frame = Message::Awareness(update).encode_v1();
             self.deliver(Delivery::AllBut(None, frame.into()));
         }
