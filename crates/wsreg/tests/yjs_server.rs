@@ -6,7 +6,8 @@
 //! are refused. Under load: a client that stops reading is closed once its queue passes
 //! `--max-outbox` while the others carry on, a frozen client is dropped after a missed
 //! ping and its awareness removed, and every update acknowledged during a flood from
-//! several writers (group commit) survives `kill -9`.
+//! several writers (group commit) survives `kill -9`. Every reader gets each writer's
+//! updates in order, whether written straight into its socket, queued, or in pieces.
 
 mod common;
 
@@ -521,5 +522,89 @@ async fn an_update_sent_right_before_leaving_still_reaches_the_others() {
     writer.socket.flush().await.unwrap();
     while observer.text() != "last words" {
         observer.next().await;
+    }
+}
+
+/// Joins `room` over a socket whose receive buffer is small (4 KiB), so that frames
+/// sent to it often go out in pieces.
+async fn join_with_small_buffer(server: &Listening, room: &str) -> Client {
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/{room}", server.addr);
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut client = Client {
+        socket,
+        doc: Doc::new(),
+    };
+    client.sync().await;
+    client
+}
+
+#[tokio::test]
+async fn every_reader_gets_each_writers_updates_in_order() {
+    // Frames written straight into idle sockets, frames queued behind others, and frames
+    // the socket took only part of must reach every reader in the order the room sent
+    // them. Three writers flood without waiting; one reader's small buffer makes the
+    // server's writes to it partial and its queue fill and drain.
+    const WRITERS: usize = 3;
+    const UPDATES: usize = 150;
+    let reg = Registry::new();
+    let (_server, addr) = start(&reg, &[]);
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        readers.push(Client::join(&addr, "order").await);
+    }
+    readers.push(join_with_small_buffer(&addr, "order").await);
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        writers.push(Client::join(&addr, "order").await);
+    }
+    // Every update made beforehand, so each is known by its bytes.
+    let mut sent: HashMap<Vec<u8>, (usize, usize)> = HashMap::new();
+    let mut frames = Vec::new();
+    for (w, writer) in writers.iter().enumerate() {
+        let text = writer.doc.get_or_insert_text(format!("w{w}"));
+        let mut updates = Vec::new();
+        for i in 0..UPDATES {
+            let before = writer.doc.transact().state_vector();
+            let len = text.len(&writer.doc.transact());
+            text.insert(&mut writer.doc.transact_mut(), len, &"z".repeat(1500));
+            let update = writer.doc.transact().encode_state_as_update_v1(&before);
+            sent.insert(update.clone(), (w, i));
+            updates.push(Message::Sync(SyncMessage::Update(update)).encode_v1());
+        }
+        frames.push(updates);
+    }
+    let floods = writers
+        .into_iter()
+        .zip(frames)
+        .map(|(mut writer, updates)| {
+            tokio::spawn(async move {
+                for frame in updates {
+                    writer.socket.feed(Ws::binary(frame)).await.unwrap();
+                }
+                writer.socket.flush().await.unwrap();
+                writer
+            })
+        });
+    let floods: Vec<_> = floods.collect();
+    for (r, reader) in readers.iter_mut().enumerate() {
+        let mut next = [0; WRITERS];
+        while next.iter().sum::<usize>() < WRITERS * UPDATES {
+            let Message::Sync(SyncMessage::Update(update)) = reader.next().await else {
+                continue;
+            };
+            let (w, i) = sent[&update];
+            assert_eq!(
+                i, next[w],
+                "reader {r}: writer {w}'s update {i} out of order"
+            );
+            next[w] += 1;
+        }
+    }
+    for flood in floods {
+        flood.await.unwrap();
     }
 }

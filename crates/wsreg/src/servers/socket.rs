@@ -36,7 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::shared_read::SharedRead;
-pub use super::websocket::{Error, Message, WebSocket};
+pub use super::websocket::{Error, Message, Sender, WebSocket};
 use crate::shutdown::Shutdown;
 
 /// How long a closing server waits for the client's Close (or lets a refused one read it).

@@ -9,6 +9,12 @@
 //! room then drops the peer with [`Outbox::overflow`], which wakes the writer at once —
 //! even in the middle of a socket write blocked by a client that stopped reading — so
 //! that it closes the connection (1013) instead of draining what was queued first.
+//!
+//! A frame need not wait in the queue at all: when nothing is queued and the writer is
+//! not sending, [`Outbox::send`] writes it straight into the socket ([`Direct`]), on
+//! the room's caller's task, and the writer is not even woken. That is the usual case of
+//! a room forwarding an update to its peers. What the socket does not take at once is
+//! queued (or, for the rest of a frame begun, left to the writer to finish) in order.
 
 use std::collections::VecDeque;
 use std::pin::pin;
@@ -28,8 +34,24 @@ pub const DEFAULT_MAX_OUTBOX: usize = 16 << 20;
 pub enum Outgoing {
     /// Send this binary frame.
     Frame(Bytes),
+    /// Finish the frame that [`Direct::try_send`] began.
+    Flush,
     /// Close with this error's code and reason.
     Close(ProtocolError),
+}
+
+/// Writes a frame into the connection's socket at once, if its writer is not sending.
+pub trait Direct: Send + Sync {
+    fn try_send(&self, frame: &Bytes) -> Written;
+}
+
+/// How much of a frame [`Direct::try_send`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    All,
+    /// Part of it: the writer must finish it before anything else.
+    Part,
+    Nothing,
 }
 
 /// The queue would grow past its limit.
@@ -43,7 +65,9 @@ pub struct Overflow {
 /// channel allocates a block of slots per connection up front (1.7 KiB each, measured
 /// with heaptrack under bench/yjs), while a deque holds nothing until a frame waits.
 struct Shared {
-    queue: Mutex<VecDeque<Outgoing>>,
+    queue: Mutex<Queue>,
+    /// The socket, for frames written without the writer.
+    direct: Option<Box<dyn Direct>>,
     /// Bytes of frames queued.
     queued: AtomicUsize,
     limit: usize,
@@ -56,13 +80,21 @@ struct Shared {
     overflow: Notify,
 }
 
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Outgoing>,
+    /// The writer took a frame (or a flush) and has not finished it: a frame written
+    /// directly now would overtake it.
+    taken: bool,
+}
+
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<Outgoing>> {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn push(&self, outgoing: Outgoing) {
-        self.queue().push_back(outgoing);
+        self.queue().items.push_back(outgoing);
         self.queued_one.notify_one();
     }
 }
@@ -78,10 +110,12 @@ pub struct Inbox {
 }
 
 /// A queue that holds at most `limit` bytes of frames (a single larger frame is let
-/// through when the queue is empty, so no message is undeliverable).
-pub fn outbox(limit: usize) -> (Outbox, Inbox) {
+/// through when the queue is empty, so no message is undeliverable), in front of the
+/// socket `direct` (if any), which takes frames without queueing while it can.
+pub fn outbox(limit: usize, direct: Option<Box<dyn Direct>>) -> (Outbox, Inbox) {
     let shared = Arc::new(Shared {
-        queue: Mutex::new(VecDeque::new()),
+        queue: Mutex::default(),
+        direct,
         queued: AtomicUsize::new(0),
         limit,
         senders: AtomicUsize::new(1),
@@ -96,8 +130,25 @@ pub fn outbox(limit: usize) -> (Outbox, Inbox) {
 }
 
 impl Outbox {
-    /// Queues a frame. Fails when the queue is over its limit.
+    /// Sends a frame: written at once when nothing waits and the socket takes it, else
+    /// queued. Fails when the queue is over its limit.
     pub fn send(&self, frame: Bytes) -> Result<(), Overflow> {
+        let mut queue = self.shared.queue();
+        if let Some(direct) = &self.shared.direct
+            && queue.items.is_empty()
+            && !queue.taken
+        {
+            match direct.try_send(&frame) {
+                Written::All => return Ok(()),
+                Written::Part => {
+                    queue.items.push_back(Outgoing::Flush);
+                    drop(queue);
+                    self.shared.queued_one.notify_one();
+                    return Ok(());
+                }
+                Written::Nothing => {}
+            }
+        }
         let len = frame.len();
         let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
         if before > 0 && before + len > self.shared.limit {
@@ -106,7 +157,9 @@ impl Outbox {
                 limit: self.shared.limit,
             });
         }
-        self.shared.push(Outgoing::Frame(frame));
+        queue.items.push_back(Outgoing::Frame(frame));
+        drop(queue);
+        self.shared.queued_one.notify_one();
         Ok(())
     }
 
@@ -141,13 +194,11 @@ impl Drop for Outbox {
 
 impl Inbox {
     /// The next queued message; `None` once the room has let go of this connection and
-    /// everything queued was taken. Cancel-safe.
+    /// everything queued was taken. Cancel-safe. After a frame or a flush, call
+    /// [`Inbox::sent`] once it is written: until then nothing is written directly.
     pub async fn recv(&mut self) -> Option<Outgoing> {
         loop {
-            if let Some(outgoing) = self.shared.queue().pop_front() {
-                if let Outgoing::Frame(frame) = &outgoing {
-                    self.shared.queued.fetch_sub(frame.len(), Ordering::AcqRel);
-                }
+            if let Some(outgoing) = self.take() {
                 return Some(outgoing);
             }
             if self.shared.senders.load(Ordering::Acquire) == 0 {
@@ -156,6 +207,26 @@ impl Inbox {
             // A notification sent since the last wait is kept as a permit: none is lost.
             self.shared.queued_one.notified().await;
         }
+    }
+
+    fn take(&self) -> Option<Outgoing> {
+        let mut queue = self.shared.queue();
+        let outgoing = queue.items.pop_front()?;
+        match &outgoing {
+            Outgoing::Frame(frame) => {
+                self.shared.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+                queue.taken = true;
+            }
+            Outgoing::Flush => queue.taken = true,
+            Outgoing::Close(_) => {}
+        }
+        Some(outgoing)
+    }
+
+    /// The frame (or flush) last taken is written: frames may go straight to the socket
+    /// again.
+    pub fn sent(&self) {
+        self.shared.queue().taken = false;
     }
 
     /// Resolves once the room has dropped this connection for falling behind (a future
@@ -184,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_bound_is_in_bytes_and_frames_are_shared() {
-        let (outbox, mut inbox) = outbox(10);
+        let (outbox, mut inbox) = outbox(10, None);
         let frame = Bytes::from_static(b"123456");
         outbox.send(frame.clone()).unwrap();
         assert_eq!(outbox.send(frame.clone()), Err(Overflow { limit: 10 }));
@@ -199,8 +270,63 @@ mod tests {
 
     #[tokio::test]
     async fn a_single_frame_over_the_limit_passes_an_empty_queue() {
-        let (outbox, mut inbox) = outbox(4);
+        let (outbox, mut inbox) = outbox(4, None);
         outbox.send(Bytes::from_static(b"too long")).unwrap();
         assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(_))));
+    }
+
+    /// A socket that takes what it is told to, and records what it took.
+    struct Socket {
+        takes: Mutex<VecDeque<Written>>,
+        took: Arc<Mutex<Vec<Bytes>>>,
+    }
+
+    impl Direct for Socket {
+        fn try_send(&self, frame: &Bytes) -> Written {
+            let written = self
+                .takes
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Written::All);
+            if written != Written::Nothing {
+                self.took.lock().unwrap().push(frame.clone());
+            }
+            written
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_go_straight_to_an_idle_socket_and_never_overtake_queued_ones() {
+        let took = Arc::new(Mutex::new(Vec::new()));
+        let takes = [Written::All, Written::Nothing, Written::All, Written::Part];
+        let socket = Socket {
+            takes: Mutex::new(takes.into()),
+            took: took.clone(),
+        };
+        let (outbox, mut inbox) = outbox(1 << 20, Some(Box::new(socket)));
+        let frame = |b: &'static [u8]| Bytes::from_static(b);
+        outbox.send(frame(b"1")).unwrap(); // written
+        outbox.send(frame(b"2")).unwrap(); // the socket is busy: queued
+        outbox.send(frame(b"3")).unwrap(); // behind 2: queued, not written
+        assert_eq!(*took.lock().unwrap(), [frame(b"1")]);
+        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"2")));
+        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"3")));
+        // The writer has taken 3 but not written it yet: 4 waits behind it.
+        outbox.send(frame(b"4")).unwrap();
+        assert_eq!(took.lock().unwrap().len(), 1);
+        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"4")));
+        inbox.sent();
+        outbox.send(frame(b"5")).unwrap(); // written (the third take)
+        outbox.send(frame(b"6")).unwrap(); // written in part: the writer must finish it
+        assert_eq!(
+            *took.lock().unwrap(),
+            [frame(b"1"), frame(b"5"), frame(b"6")]
+        );
+        assert!(matches!(inbox.recv().await, Some(Outgoing::Flush)));
+        outbox.send(frame(b"7")).unwrap(); // behind the flush
+        assert_eq!(took.lock().unwrap().len(), 3);
+        inbox.sent();
+        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"7")));
     }
 }

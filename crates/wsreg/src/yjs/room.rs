@@ -586,7 +586,7 @@ mod tests {
     }
 
     fn outbox() -> (Outbox, Inbox) {
-        outbox::outbox(1 << 20)
+        outbox::outbox(1 << 20, None)
     }
 
     fn open(log_path: Option<PathBuf>, limits: Limits) -> Room {
