@@ -21,7 +21,8 @@
 //!   and commits of several connections share one too (see [`crate::yjs::room`]).
 //! - Liveness: the server pings every `ping_interval`; a connection that has sent
 //!   nothing (not even the pong) by the next ping, or whose socket accepts nothing for
-//!   two intervals, is frozen and is dropped; leaving the room removes its awareness.
+//!   two ticks of the ping interval, is frozen and is dropped; leaving the room removes
+//!   its awareness.
 //! - A connection that falls more than `max_outbox` bytes behind is closed with 1013;
 //!   the room tells its task at once, even in the middle of a blocked socket write.
 //! - A connection's task is most of its memory, and a task is as large as its largest
