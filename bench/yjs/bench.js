@@ -345,7 +345,7 @@ const rows = [
 const table = [
   '## `wsreg yjs` against the reference y-websocket server',
   '',
-  `Rerun: \`bench/yjs/run.sh${quick ? ' --quick' : ''}\` (installs @y/websocket-server 0.1.1, yjs 13.6 and y-websocket 3.1 into bench/yjs/node_modules, builds target/release/wsreg, runs both servers under the same loads in one run, loopback only). ` +
+  `Rerun: \`bench/yjs/run.sh${quick ? ' --quick' : ''}\` (installs @y/websocket-server 0.1.1, yjs 13.6 and y-websocket 3.1 into bench/yjs/node_modules, builds target/release/wsreg and the floor, runs both servers and the floor under the same loads in one run, loopback only). ` +
     `Measured ${new Date().toISOString().slice(0, 10)} on a 2-core machine shared with other builds: single figures are noisy, the ratios compare servers measured minutes apart in the same run.${quick ? ' **Quick run** (shorter loads, fewer rooms and cycles).' : ''}`,
   '',
   '| measure | wsreg yjs | reference | wsreg is | issue 15 target |',
