@@ -16,16 +16,32 @@ use tokio::net::{TcpListener, TcpStream};
 const BUFFER: usize = 64 * 1024;
 
 pub fn run() -> Result<()> {
+    serve_loopback(
+        |addr| format!("listening tcp://{addr}/"),
+        |_, stream| {
+            tokio::spawn(echo(stream));
+        },
+    )
+}
+
+/// Runs a server on tokio's default multi-thread runtime (as `wsreg` runs its own) on a
+/// free loopback port: prints `banner`, then hands each accepted connection, numbered
+/// from 0, to `accept`, until killed. The floors under the benchmarks run on it.
+pub fn serve_loopback(
+    banner: impl FnOnce(std::net::SocketAddr) -> String,
+    mut accept: impl FnMut(u64, TcpStream),
+) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind 127.0.0.1")?;
-        println!("listening tcp://{}/", listener.local_addr()?);
-        loop {
+        println!("{}", banner(listener.local_addr()?));
+        for id in 0.. {
             let (stream, _) = listener.accept().await?;
-            tokio::spawn(echo(stream));
+            accept(id, stream);
         }
+        Ok(())
     })
 }
 

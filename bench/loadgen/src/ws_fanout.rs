@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use crate::tcp_echo::serve_loopback;
 
 /// The read buffer, and the largest frame taken.
 const BUFFER: usize = 64 * 1024;
@@ -28,19 +30,11 @@ const GREETING: [u8; 6] = [0x82, 4, 0, 0, 1, 0];
 type Peers = Arc<Mutex<Vec<(u64, Arc<TcpStream>)>>>;
 
 pub fn run() -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot bind 127.0.0.1")?;
-        let addr = listener.local_addr()?;
-        println!("floor listening on ws://{addr}/ (one room, forwards every binary message)");
-        let peers = Peers::default();
-        for id in 0.. {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(connection(id, stream, peers.clone()));
-        }
-        Ok(())
+    let banner =
+        |addr| format!("floor listening on ws://{addr}/ (one room, forwards every binary message)");
+    let peers = Peers::default();
+    serve_loopback(banner, |id, stream| {
+        tokio::spawn(connection(id, stream, peers.clone()));
     })
 }
 

@@ -177,18 +177,10 @@ impl WebSocket {
         Sender(self.shared.clone())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The next message; `None` once the connection has ended (after a Close, too).
     /// Cancel-safe.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| {
-            let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            self.reader.poll_recv(&mut shared, cx)
-        })
-        .await
+        poll_fn(|cx| self.reader.poll_recv(&mut lock(&self.shared), cx)).await
     }
 
     /// Sends one message, after whatever an earlier, interrupted `send` (or a
@@ -204,7 +196,7 @@ impl WebSocket {
         };
         let mut message = Some((opcode, payload));
         poll_fn(|cx| {
-            let mut shared = self.lock();
+            let mut shared = lock(&self.shared);
             let Shared { io, writer } = &mut *shared;
             loop {
                 // The frame under way is finished first, in the same hold of the lock
@@ -225,12 +217,16 @@ impl WebSocket {
     /// Writes what an interrupted `send` or a [`Sender`] left unwritten. Cancel-safe.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| {
-            let mut shared = self.lock();
+            let mut shared = lock(&self.shared);
             let Shared { io, writer } = &mut *shared;
             writer.poll_write(io, cx).map_err(Error::from)
         })
         .await
     }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Sender {

@@ -50,7 +50,6 @@ use futures_util::FutureExt;
 use tokio::time::Interval;
 
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
-use super::websocket;
 use crate::shutdown::Shutdown;
 use crate::yjs::message::close_code;
 use crate::yjs::outbox::{self, Direct, Inbox, Outgoing, Overflow, Written};
@@ -378,11 +377,7 @@ impl Connection<'_> {
 
 impl Direct for Sender {
     fn try_send(&self, frame: &Bytes) -> Written {
-        match Sender::try_send(self, frame) {
-            websocket::Written::All => Written::All,
-            websocket::Written::Part => Written::Part,
-            websocket::Written::Nothing => Written::Nothing,
-        }
+        Sender::try_send(self, frame)
     }
 }
 

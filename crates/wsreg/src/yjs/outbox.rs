@@ -45,14 +45,9 @@ pub trait Direct: Send + Sync {
     fn try_send(&self, frame: &Bytes) -> Written;
 }
 
-/// How much of a frame [`Direct::try_send`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
-    All,
-    /// Part of it: the writer must finish it before anything else.
-    Part,
-    Nothing,
-}
+/// How much of a frame [`Direct::try_send`] wrote (a frame written in part is finished
+/// by the writer before anything else).
+pub use crate::servers::websocket::Written;
 
 /// The queue would grow past its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
