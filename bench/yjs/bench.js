@@ -64,7 +64,7 @@ async function startServer (kind, dataDir) {
   if (kind === 'wsreg') {
     const registry = fs.mkdtempSync(path.join(os.tmpdir(), 'wsreg-bench-yjs-'))
     const args = ['yjs', '--port', '0', ...(dataDir ? ['--data-dir', dataDir] : [])]
-    child = spawn(path.join(root, 'target/release/wsreg'), args, {
+    child = spawn(process.env.WSREG_BIN ?? path.join(root, 'target/release/wsreg'), args, {
       env: { ...process.env, WSREG_REGISTRY: registry, RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit']
     })
@@ -279,17 +279,26 @@ async function withServer (kind, load) {
   }
 }
 
+/** The loads, each run on a fresh server. */
+const LOADS = {
+  pair: s => fanOut(s, 'pair', 1, updateFrames(SECONDS * RATE), RATE),
+  fan: s => fanOut(s, 'fan', READERS, updateFrames(SECONDS * RATE), RATE),
+  flood: s => fanOut(s, 'flood', READERS, updateFrames(FLOOD), Infinity),
+  memory
+}
+
+async function run (kind, load) {
+  progress(`${kind}: ${load}`)
+  return await withServer(kind, LOADS[load])
+}
+
 async function measure (kind) {
-  const count = SECONDS * RATE
-  progress(`${kind}: A -> B`)
-  const pair = await withServer(kind, s => fanOut(s, 'pair', 1, updateFrames(count), RATE))
-  progress(`${kind}: fan-out`)
-  const fan = await withServer(kind, s => fanOut(s, 'fan', READERS, updateFrames(count), RATE))
-  progress(`${kind}: flood`)
-  const flood = await withServer(kind, s => fanOut(s, 'flood', READERS, updateFrames(FLOOD), Infinity))
-  progress(`${kind}: memory`)
-  const mem = await withServer(kind, memory)
-  return { pair, fan, flood, mem }
+  return {
+    pair: await run(kind, 'pair'),
+    fan: await run(kind, 'fan'),
+    flood: await run(kind, 'flood'),
+    mem: await run(kind, 'memory')
+  }
 }
 
 async function measureDurable () {
@@ -306,12 +315,19 @@ async function measureDurable () {
 
 /** The floor: the rate loads against a bare forwarder (`wsreg-bench ws-fanout`). */
 async function measureFloor () {
-  const count = SECONDS * RATE
-  progress('floor: A -> B')
-  const pair = await withServer('floor', s => fanOut(s, 'pair', 1, updateFrames(count), RATE))
-  progress('floor: fan-out')
-  const fan = await withServer('floor', s => fanOut(s, 'fan', READERS, updateFrames(count), RATE))
-  return { pair, fan }
+  return { pair: await run('floor', 'pair'), fan: await run('floor', 'fan') }
+}
+
+// One load against one server, printed as JSON (no table), for profiling by hand:
+//   node bench/yjs/bench.js --only pair|fan|flood|memory [--server wsreg|reference|floor]
+// WSREG_BIN=path runs that binary (a build with symbols, say) instead of target/release/wsreg.
+const only = process.argv.indexOf('--only')
+if (only !== -1) {
+  const load = process.argv[only + 1]
+  const at = process.argv.indexOf('--server')
+  if (!LOADS[load]) throw new Error(`--only takes one of ${Object.keys(LOADS).join(', ')}, not ${load}`)
+  console.log(JSON.stringify(await run(at === -1 ? 'wsreg' : process.argv[at + 1], load), null, 2))
+  process.exit(0)
 }
 
 const ours = await measure('wsreg')
