@@ -544,14 +544,21 @@ async fn join_with_small_buffer(server: &Listening, room: &str) -> Client {
 
 #[tokio::test]
 async fn every_reader_gets_each_writers_updates_in_order() {
-    // Frames written straight into idle sockets, frames queued behind others, and frames
-    // the socket took only part of must reach every reader in the order the room sent
-    // them. Three writers flood without waiting; one reader's small buffer makes the
-    // server's writes to it partial and its queue fill and drain.
+    // Frames written straight into idle sockets, frames queued behind others, frames the
+    // socket took only part of, and (by default) broadcasts held and written together
+    // must reach every reader in the order the room sent them. Three writers flood
+    // without waiting; one reader's small buffer makes the server's writes to it
+    // partial and its queue fill and drain.
+    for args in [&[][..], &["--batch-window", "0"]] {
+        updates_arrive_in_order(args).await;
+    }
+}
+
+async fn updates_arrive_in_order(args: &[&str]) {
     const WRITERS: usize = 3;
     const UPDATES: usize = 150;
     let reg = Registry::new();
-    let (_server, addr) = start(&reg, &[]);
+    let (_server, addr) = start(&reg, args);
     let mut readers = Vec::new();
     for _ in 0..4 {
         readers.push(Client::join(&addr, "order").await);
@@ -607,4 +614,17 @@ async fn every_reader_gets_each_writers_updates_in_order() {
     for flood in floods {
         flood.await.unwrap();
     }
+}
+
+#[test]
+fn a_batch_window_over_a_second_is_refused_with_a_clear_error() {
+    let reg = Registry::new();
+    let out = reg.output(&["yjs", "--port", "0", "--batch-window", "2s"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--batch-window") && stderr.contains("at most 1s"),
+        "{stderr}"
+    );
+    assert!(reg.ids().is_empty(), "nothing registered");
 }

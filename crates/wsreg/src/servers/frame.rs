@@ -5,6 +5,8 @@
 //! read so far ([`parse`] says how many more it needs), so a reader keeps at most
 //! [`MAX_HEADER`] bytes of a header between reads, never a buffer of its own.
 
+use bytes::{Bytes, BytesMut};
+
 /// The longest header: 2 bytes, an 8-byte length and a 4-byte mask.
 pub const MAX_HEADER: usize = 14;
 
@@ -161,6 +163,24 @@ pub fn encode(opcode: Opcode, len: usize, out: &mut [u8; MAX_SERVER_HEADER]) -> 
     }
 }
 
+/// Binary messages as the server sends them (each an unmasked, final frame), one after
+/// the other in one buffer.
+pub fn encode_binary<'a>(payloads: impl IntoIterator<Item = &'a [u8]> + Clone) -> Bytes {
+    let len = payloads
+        .clone()
+        .into_iter()
+        .map(|p| MAX_SERVER_HEADER + p.len())
+        .sum();
+    let mut frames = BytesMut::with_capacity(len);
+    let mut head = [0; MAX_SERVER_HEADER];
+    for payload in payloads {
+        let head_len = encode(Opcode::Binary, payload.len(), &mut head);
+        frames.extend_from_slice(&head[..head_len]);
+        frames.extend_from_slice(payload);
+    }
+    frames.freeze()
+}
+
 /// Unmasks `payload`, whose first byte is byte `offset` of the frame's payload.
 pub fn unmask(payload: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut mask = mask;
@@ -187,6 +207,16 @@ mod tests {
         v.extend_from_slice(&len_bytes[1..]);
         v.extend_from_slice(&[1, 2, 3, 4]);
         v
+    }
+
+    #[test]
+    fn binary_messages_are_encoded_back_to_back_in_their_shortest_form() {
+        let long = vec![7; 300];
+        let frames = encode_binary([&b"ab"[..], &[], &long]);
+        assert_eq!(&frames[..4], &[0x82, 2, b'a', b'b']);
+        assert_eq!(&frames[4..6], &[0x82, 0]);
+        assert_eq!(&frames[6..10], &[0x82, 126, 1, 44]);
+        assert_eq!(&frames[10..], &long[..]);
     }
 
     #[test]

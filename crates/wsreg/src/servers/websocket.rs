@@ -19,6 +19,11 @@
 //! mangling a frame: the next call carries on where the last one stopped. Pings are
 //! answered and a Close is replied to by the socket itself, before its next frame.
 //!
+//! Binary data goes out either as one message's payload ([`Binary::Message`], its header
+//! made as it is written) or as whole frames encoded beforehand ([`Binary::Frames`]): a
+//! Yjs room that holds back broadcasts under load writes several messages to each peer
+//! in one write, from one allocation that every peer shares.
+//!
 //! The connection and the frame being written sit behind a lock that a [`Sender`] shares,
 //! so that another task can write a frame straight into an idle socket
 //! ([`Sender::try_send`]) instead of waking the socket's own task to do it: a Yjs room
@@ -54,6 +59,24 @@ pub enum Message {
     Pong(Bytes),
     /// A Close, with its code and reason if it has one.
     Close(Option<(u16, String)>),
+}
+
+/// Binary data to send (see the module's comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binary {
+    /// One binary message: its payload.
+    Message(Bytes),
+    /// Whole binary frames, encoded ([`frame::encode_binary`]).
+    Frames(Bytes),
+}
+
+impl Binary {
+    /// The bytes it holds.
+    pub fn bytes(&self) -> &Bytes {
+        match self {
+            Binary::Message(bytes) | Binary::Frames(bytes) => bytes,
+        }
+    }
 }
 
 /// Why a connection cannot go on.
@@ -136,6 +159,7 @@ struct Fragmented {
 struct Writer {
     head: [u8; frame::MAX_SERVER_HEADER],
     head_len: usize,
+    /// The frame's payload, or (with no `head`) whole frames encoded.
     payload: Bytes,
     /// Bytes of `head` and then `payload` written so far.
     written: usize,
@@ -194,7 +218,18 @@ impl WebSocket {
             Message::Pong(data) => (Opcode::Pong, data),
             Message::Close(close) => (Opcode::Close, close_payload(close)),
         };
-        let mut message = Some((opcode, payload));
+        self.start(|writer| writer.start(opcode, payload)).await
+    }
+
+    /// Sends binary data as [`Sender::try_send`] would, but waits for the socket.
+    /// Cancel-safe, as `send` is.
+    pub async fn send_binary(&mut self, binary: Binary) -> Result<(), Error> {
+        self.start(|writer| writer.start_binary(binary)).await
+    }
+
+    /// Finishes what is under way, then writes what `start` begins.
+    async fn start(&mut self, start: impl FnOnce(&mut Writer)) -> Result<(), Error> {
+        let mut start = Some(start);
         poll_fn(|cx| {
             let mut shared = lock(&self.shared);
             let Shared { io, writer } = &mut *shared;
@@ -202,13 +237,13 @@ impl WebSocket {
                 // The frame under way is finished first, in the same hold of the lock
                 // as the next one is started: a Sender cannot slip one in between.
                 ready!(writer.poll_write(io, cx))?;
-                let Some((opcode, payload)) = message.take() else {
+                let Some(start) = start.take() else {
                     return Poll::Ready(Ok(()));
                 };
                 if writer.closed {
                     return Poll::Ready(Err(Error::Closed));
                 }
-                writer.start(opcode, payload);
+                start(writer);
             }
         })
         .await
@@ -230,11 +265,11 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Sender {
-    /// Writes `frame` as a binary message now, if the socket's owner is not writing
+    /// Writes `binary` now, if the socket's owner is not writing
     /// (no frame or reply under way, no `send` waiting on the socket), and without
     /// waiting for anything. The caller keeps frames in order: it calls this only when
     /// nothing it queued for the owner to send is still waiting.
-    pub fn try_send(&self, frame: &Bytes) -> Written {
+    pub fn try_send(&self, binary: &Binary) -> Written {
         let mut shared = match self.0.try_lock() {
             Ok(shared) => shared,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
@@ -244,7 +279,7 @@ impl Sender {
         if !writer.idle() {
             return Written::Nothing;
         }
-        writer.start(Opcode::Binary, frame.clone());
+        writer.start_binary(binary.clone());
         // No waker: the owner, not this caller, waits for the socket. A waker registered
         // here replaces none that matters, since the owner is not writing.
         match writer.poll_write(io, &mut Context::from_waker(Waker::noop())) {
@@ -423,7 +458,7 @@ impl Reader {
 impl Writer {
     /// Whether nothing is being written or waits to be (and the socket may still send).
     fn idle(&self) -> bool {
-        self.head_len == 0 && self.reply.is_none() && !self.closed
+        self.head_len == 0 && self.payload.is_empty() && self.reply.is_none() && !self.closed
     }
 
     /// Forgets a frame started and not written at all.
@@ -439,6 +474,18 @@ impl Writer {
         self.payload = payload;
         self.written = 0;
         self.closed |= opcode == Opcode::Close;
+    }
+
+    /// Starts writing binary data (the last frame was written in full).
+    fn start_binary(&mut self, binary: Binary) {
+        match binary {
+            Binary::Message(payload) => self.start(Opcode::Binary, payload),
+            Binary::Frames(frames) => {
+                self.head_len = 0;
+                self.payload = frames;
+                self.written = 0;
+            }
+        }
     }
 
     /// Queues a reply to a ping or a Close, written before the next frame. A newer pong

@@ -52,7 +52,7 @@ use tokio::time::Interval;
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
 use crate::shutdown::Shutdown;
 use crate::yjs::message::close_code;
-use crate::yjs::outbox::{self, Direct, Inbox, Outgoing, Overflow, Written};
+use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outgoing, Overflow, Written};
 use crate::yjs::room::{ConnId, Handled, Room};
 use crate::yjs::{ProtocolError, Rooms, room_name};
 
@@ -241,17 +241,17 @@ impl Connection<'_> {
                 () = &mut requested => Err(End::Shutdown),
                 overflow = overflowed => Err(dropped(overflow)),
                 _ = ping.tick() => match std::mem::replace(&mut heard, false) {
-                    true => self.send(Some(Message::Ping(Bytes::new())), &mut ping).await,
+                    true => self.send(Out::Ping, &mut ping).await,
                     false => Err(End::Frozen),
                 },
                 outgoing = self.inbox.recv() => match outgoing {
                     Some(Outgoing::Frame(frame)) => {
-                        let sent = self.send(Some(Message::Binary(frame)), &mut ping).await;
+                        let sent = self.send(Out::Frame(frame), &mut ping).await;
                         self.inbox.sent();
                         sent
                     }
                     Some(Outgoing::Flush) => {
-                        let flushed = self.send(None, &mut ping).await;
+                        let flushed = self.send(Out::Flush, &mut ping).await;
                         self.inbox.sent();
                         flushed
                     }
@@ -346,18 +346,18 @@ impl Connection<'_> {
         Err(refused(&error))
     }
 
-    /// Sends one message (or, with `None`, the rest of a frame written directly); gives
-    /// up when the room drops this connection meanwhile or the socket takes nothing for
+    /// Sends one message (or the rest of a frame written directly); gives up when the room drops this connection meanwhile or the socket takes nothing for
     /// two ticks of `ping`, a whole interval at least (a client that stopped reading).
     /// Ticks rather than a timer of its own: a `Sleep` made the state of every
     /// connection's task 112 bytes larger.
-    async fn send(&mut self, message: Option<Message>, ping: &mut Interval) -> Result<(), End> {
+    async fn send(&mut self, out: Out, ping: &mut Interval) -> Result<(), End> {
         let mut overflowed = pin!(self.inbox.overflowed());
         let socket = &mut *self.socket;
         let mut sending = pin!(async move {
-            match message {
-                Some(message) => socket.send(message).await,
-                None => socket.flush().await,
+            match out {
+                Out::Ping => socket.send(Message::Ping(Bytes::new())).await,
+                Out::Frame(binary) => socket.send_binary(binary).await,
+                Out::Flush => socket.flush().await,
             }
         });
         // The usual case, a socket with room in its buffer, waits for nothing.
@@ -375,8 +375,16 @@ impl Connection<'_> {
     }
 }
 
+/// What [`Connection::send`] writes.
+enum Out {
+    Ping,
+    Frame(Binary),
+    /// The rest of a frame that the room began writing directly.
+    Flush,
+}
+
 impl Direct for Sender {
-    fn try_send(&self, frame: &Bytes) -> Written {
+    fn try_send(&self, frame: &Binary) -> Written {
         Sender::try_send(self, frame)
     }
 }

@@ -6,6 +6,7 @@
 //! - [`room`]: a document, its awareness and its connections; the order in which an
 //!   update is applied, stored and forwarded, and the group commit of the log.
 //! - [`awareness`]: who is in a room, by y-protocols' rules, in one small map.
+//! - [`batch`]: broadcasts held back under load and written to each peer together.
 //! - [`outbox`]: a connection's queue of outgoing frames, shared between peers and
 //!   bounded in bytes.
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
@@ -17,6 +18,7 @@
 //! The WebSocket server around them is [`crate::servers::yjs`].
 
 pub mod awareness;
+pub mod batch;
 pub mod heap;
 pub mod message;
 pub mod outbox;
@@ -27,5 +29,5 @@ pub mod update_log;
 
 pub use message::ProtocolError;
 pub use outbox::{DEFAULT_MAX_OUTBOX, Outgoing};
-pub use room::{ConnId, Limits, Room};
+pub use room::{ConnId, Room, Settings};
 pub use rooms::Rooms;

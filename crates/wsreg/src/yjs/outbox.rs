@@ -1,8 +1,9 @@
 //! A connection's queue of outgoing frames, bounded in bytes.
 //!
 //! The room queues frames (under its lock, so every connection sees the room's messages
-//! in the same order) and the connection's writer sends them. Frames are [`Bytes`]: a
-//! broadcast queues the same allocation to every peer, never a copy per peer.
+//! in the same order) and the connection's writer sends them. Frames are [`Binary`]
+//! data held in [`Bytes`]: a broadcast queues the same allocation to every peer, never
+//! a copy per peer.
 //!
 //! The bound is in bytes, not frames: a count of frames says nothing about memory when a
 //! frame may be 8 MiB. A send that would take the queue past its limit fails, and the
@@ -21,7 +22,6 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::message::ProtocolError;
@@ -32,8 +32,8 @@ pub const DEFAULT_MAX_OUTBOX: usize = 16 << 20;
 /// What a room asks a connection's writer to do.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// Send this binary frame.
-    Frame(Bytes),
+    /// Send this binary message (or these frames).
+    Frame(Binary),
     /// Finish the frame that [`Direct::try_send`] began.
     Flush,
     /// Close with this error's code and reason.
@@ -42,12 +42,12 @@ pub enum Outgoing {
 
 /// Writes a frame into the connection's socket at once, if its writer is not sending.
 pub trait Direct: Send + Sync {
-    fn try_send(&self, frame: &Bytes) -> Written;
+    fn try_send(&self, frame: &Binary) -> Written;
 }
 
-/// How much of a frame [`Direct::try_send`] wrote (a frame written in part is finished
-/// by the writer before anything else).
-pub use crate::servers::websocket::Written;
+/// What a connection sends, and how much of it [`Direct::try_send`] wrote (a frame
+/// written in part is finished by the writer before anything else).
+pub use crate::servers::websocket::{Binary, Written};
 
 /// The queue would grow past its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +127,7 @@ pub fn outbox(limit: usize, direct: Option<Box<dyn Direct>>) -> (Outbox, Inbox) 
 impl Outbox {
     /// Sends a frame: written at once when nothing waits and the socket takes it, else
     /// queued. Fails when the queue is over its limit.
-    pub fn send(&self, frame: Bytes) -> Result<(), Overflow> {
+    pub fn send(&self, frame: Binary) -> Result<(), Overflow> {
         let mut queue = self.shared.queue();
         if let Some(direct) = &self.shared.direct
             && queue.items.is_empty()
@@ -144,7 +144,7 @@ impl Outbox {
                 Written::Nothing => {}
             }
         }
-        let len = frame.len();
+        let len = frame.bytes().len();
         let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
         if before > 0 && before + len > self.shared.limit {
             self.shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -209,7 +209,9 @@ impl Inbox {
         let outgoing = queue.items.pop_front()?;
         match &outgoing {
             Outgoing::Frame(frame) => {
-                self.shared.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+                self.shared
+                    .queued
+                    .fetch_sub(frame.bytes().len(), Ordering::AcqRel);
                 queue.taken = true;
             }
             Outgoing::Flush => queue.taken = true,
@@ -247,15 +249,18 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[tokio::test]
     async fn the_bound_is_in_bytes_and_frames_are_shared() {
         let (outbox, mut inbox) = outbox(10, None);
-        let frame = Bytes::from_static(b"123456");
+        let frame = Binary::Message(Bytes::from_static(b"123456"));
         outbox.send(frame.clone()).unwrap();
         assert_eq!(outbox.send(frame.clone()), Err(Overflow { limit: 10 }));
         match inbox.recv().await {
-            Some(Outgoing::Frame(f)) => assert_eq!(f.as_ptr(), frame.as_ptr(), "no copy"),
+            Some(Outgoing::Frame(f)) => {
+                assert_eq!(f.bytes().as_ptr(), frame.bytes().as_ptr(), "no copy")
+            }
             other => panic!("{other:?}"),
         }
         outbox.send(frame.clone()).unwrap();
@@ -266,18 +271,20 @@ mod tests {
     #[tokio::test]
     async fn a_single_frame_over_the_limit_passes_an_empty_queue() {
         let (outbox, mut inbox) = outbox(4, None);
-        outbox.send(Bytes::from_static(b"too long")).unwrap();
+        outbox
+            .send(Binary::Frames(Bytes::from_static(b"too long")))
+            .unwrap();
         assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(_))));
     }
 
     /// A socket that takes what it is told to, and records what it took.
     struct Socket {
         takes: Mutex<VecDeque<Written>>,
-        took: Arc<Mutex<Vec<Bytes>>>,
+        took: Arc<Mutex<Vec<Binary>>>,
     }
 
     impl Direct for Socket {
-        fn try_send(&self, frame: &Bytes) -> Written {
+        fn try_send(&self, frame: &Binary) -> Written {
             let written = self
                 .takes
                 .lock()
@@ -300,7 +307,7 @@ mod tests {
             took: took.clone(),
         };
         let (outbox, mut inbox) = outbox(1 << 20, Some(Box::new(socket)));
-        let frame = |b: &'static [u8]| Bytes::from_static(b);
+        let frame = |b: &'static [u8]| Binary::Message(Bytes::from_static(b));
         outbox.send(frame(b"1")).unwrap(); // written
         outbox.send(frame(b"2")).unwrap(); // the socket is busy: queued
         outbox.send(frame(b"3")).unwrap(); // behind 2: queued, not written

@@ -9,6 +9,9 @@
 //! y-websocket server, awareness updates go to every connection (the sender too),
 //! document updates to every other one.
 //!
+//! Under load, broadcasts are held back and written together ([`super::batch`]); what is
+//! held is written before anything else the room sends, so the order holds there too.
+//!
 //! An update is decoded (a malformed one is refused before anything happens), checked
 //! against the document size limit, applied, and appended to the log with one `write`
 //! (no `fsync` yet). Nothing the room sends after that leaves it until the update is
@@ -28,9 +31,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use yrs::block::ClientID;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -38,8 +43,9 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 use super::awareness::Awareness;
+use super::batch::{Batch, Offer};
 use super::message::{self, Incoming, ProtocolError};
-use super::outbox::Outbox;
+use super::outbox::{Binary, Outbox};
 use super::update_log::{MAX_RECORD, UpdateLog};
 use crate::atomic_file::FileError;
 
@@ -48,17 +54,20 @@ use crate::atomic_file::FileError;
 const COMPACT_FACTOR: u64 = 4;
 const COMPACT_SLACK: u64 = 1 << 20;
 
-/// The per-server size limits.
+/// How a server's rooms behave: their size limits and their batching.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Settings {
     /// The largest message a client may send, in bytes.
     pub max_message: usize,
     /// The largest a document may grow, in bytes of its encoded state.
     pub max_doc: usize,
+    /// How long after a write a broadcast may be held back ([`super::batch`]); zero:
+    /// never.
+    pub batch_window: Duration,
 }
 
 /// A connection, as the rooms know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(u64);
 
 impl ConnId {
@@ -93,7 +102,7 @@ pub enum Handled {
 
 pub struct Room {
     name: String,
-    limits: Limits,
+    settings: Settings,
     log_path: Option<PathBuf>,
     state: Mutex<State>,
     /// Held by the one caller of [`Room::commit`] that syncs the log (the leader).
@@ -129,6 +138,11 @@ struct State {
     max_doc: usize,
     /// The log failed: no more updates until the room is reloaded.
     broken: bool,
+    /// Broadcasts held back, and how long they may be.
+    batch: Batch,
+    batch_window: Duration,
+    /// This room, for the task that writes what is held.
+    room: Weak<Room>,
 }
 
 /// A message, and who gets it.
@@ -147,10 +161,10 @@ struct Peer {
 impl Room {
     /// A room whose document is loaded from `log_path` (when persistent) by its first
     /// [`Room::join`]. Cheap: no I/O.
-    pub fn new(name: &str, log_path: Option<PathBuf>, limits: Limits) -> Room {
-        Room {
+    pub fn new(name: &str, log_path: Option<PathBuf>, settings: Settings) -> Arc<Room> {
+        Arc::new_cyclic(|room| Room {
             name: name.to_owned(),
-            limits,
+            settings,
             log_path,
             state: Mutex::new(State {
                 phase: Phase::New,
@@ -163,11 +177,14 @@ impl Room {
                 synced: 0,
                 pending: VecDeque::new(),
                 size: 0,
-                max_doc: limits.max_doc,
+                max_doc: settings.max_doc,
                 broken: false,
+                batch: Batch::default(),
+                batch_window: settings.batch_window,
+                room: room.clone(),
             }),
             syncing: Mutex::new(()),
-        }
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -197,6 +214,8 @@ impl Room {
         let sv = state.doc.transact().state_vector();
         let step1 = Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
         let awareness = state.awareness_frame();
+        // What was held is not for a connection that comes after it.
+        state.write_held();
         state.peers.insert(
             conn,
             Peer {
@@ -213,7 +232,7 @@ impl Room {
     /// Handles one binary frame from `conn`. An error means: close that connection with
     /// the error's code (the room itself is unaffected, unless its storage failed).
     pub fn handle(&self, conn: ConnId, frame: &Bytes) -> Result<Handled, ProtocolError> {
-        let incoming = message::decode(frame, self.limits.max_message)?;
+        let incoming = message::decode(frame, self.settings.max_message)?;
         let mut state = self.lock();
         match incoming {
             Incoming::SyncStep1(sv) => {
@@ -468,10 +487,11 @@ impl State {
     fn dispatch(&mut self, delivery: Delivery) {
         let (except, frame) = match delivery {
             Delivery::To(to, frame) => {
+                self.write_held();
                 let full = self
                     .peers
                     .get(&to)
-                    .is_some_and(|peer| peer.outbox.send(frame).is_err());
+                    .is_some_and(|peer| peer.outbox.send(Binary::Message(frame)).is_err());
                 if full {
                     self.drop_slow(to);
                 }
@@ -479,6 +499,17 @@ impl State {
             }
             Delivery::AllBut(except, frame) => (except, frame),
         };
+        let sender_here = except.is_some_and(|id| self.peers.contains_key(&id));
+        let recipients = self.peers.len() - usize::from(sender_here);
+        match self
+            .batch
+            .offer(self.batch_window, except, &frame, recipients)
+        {
+            Offer::Held => return,
+            Offer::HeldFirst(at) => return self.write_held_at(at),
+            Offer::Send => self.write_held(),
+        }
+        let frame = Binary::Message(frame);
         let slow: Vec<ConnId> = self
             .peers
             .iter()
@@ -489,6 +520,40 @@ impl State {
         for id in slow {
             self.drop_slow(id);
         }
+    }
+
+    /// Writes every held broadcast now: one write per peer.
+    fn write_held(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut held = self.batch.take(self.batch_window);
+        let slow: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(id, peer)| {
+                held.for_peer(**id)
+                    .is_some_and(|frames| peer.outbox.send(frames).is_err())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in slow {
+            self.drop_slow(id);
+        }
+    }
+
+    /// Has what is held written at `at` (at once, outside a Tokio runtime).
+    fn write_held_at(&mut self, at: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.write_held();
+        };
+        let room = self.room.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep_until(at).await;
+            if let Some(room) = room.upgrade() {
+                room.lock().write_held();
+            }
+        });
     }
 
     /// A connection whose queue is full (or whose writer is gone) is dropped: its writer
@@ -571,9 +636,10 @@ mod tests {
     use yrs::sync::awareness::AwarenessUpdateEntry;
     use yrs::{GetString, Text};
 
-    const LIMITS: Limits = Limits {
+    const SETTINGS: Settings = Settings {
         max_message: 1 << 20,
         max_doc: 1 << 20,
+        batch_window: Duration::ZERO,
     };
 
     fn edit(text: &str) -> Bytes {
@@ -589,13 +655,13 @@ mod tests {
         outbox::outbox(1 << 20, None)
     }
 
-    fn open(log_path: Option<PathBuf>, limits: Limits) -> Room {
-        Room::new("x", log_path, limits)
+    fn open(log_path: Option<PathBuf>, settings: Settings) -> Arc<Room> {
+        Room::new("x", log_path, settings)
     }
 
     /// The room loaded again from its log, as after a restart.
-    fn reload(log_path: PathBuf) -> Room {
-        let room = open(Some(log_path), LIMITS);
+    fn reload(log_path: PathBuf) -> Arc<Room> {
+        let room = open(Some(log_path), SETTINGS);
         room.join(ConnId::next(), outbox().0).unwrap();
         room
     }
@@ -617,19 +683,37 @@ mod tests {
         text.get_string(&doc.transact())
     }
 
-    fn drain(rx: &mut Inbox) -> Vec<Message> {
-        let mut out = Vec::new();
-        while let Some(Some(Outgoing::Frame(f))) = rx.recv().now_or_never() {
-            out.push(Message::decode_v1(&f).unwrap());
+    /// The messages queued so far, and how many writes they came in.
+    fn drain_writes(rx: &mut Inbox) -> (Vec<Message>, usize) {
+        let (mut out, mut writes) = (Vec::new(), 0);
+        while let Some(Some(Outgoing::Frame(binary))) = rx.recv().now_or_never() {
+            writes += 1;
+            match binary {
+                Binary::Message(m) => out.push(Message::decode_v1(&m).unwrap()),
+                Binary::Frames(mut frames) => {
+                    // Server frames of the test's small messages: 0x82, a 7-bit length.
+                    while !frames.is_empty() {
+                        assert_eq!(frames[0], 0x82);
+                        let len = usize::from(frames[1]);
+                        assert!(len < 126);
+                        let message = frames.split_to(2 + len).split_off(2);
+                        out.push(Message::decode_v1(&message).unwrap());
+                    }
+                }
+            }
         }
-        out
+        (out, writes)
+    }
+
+    fn drain(rx: &mut Inbox) -> Vec<Message> {
+        drain_writes(rx).0
     }
 
     #[test]
     fn updates_reach_the_others_and_survive_a_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("room-x.ylog");
-        let room = open(Some(path.clone()), LIMITS);
+        let room = open(Some(path.clone()), SETTINGS);
         let (a, b) = (ConnId::next(), ConnId::next());
         let (tx_a, mut rx_a) = outbox();
         let (tx_b, mut rx_b) = outbox();
@@ -651,9 +735,74 @@ mod tests {
         assert_eq!(text_of(&room.state()), "hello");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn under_load_broadcasts_wait_for_the_window_and_go_out_in_one_write() {
+        let window = Duration::from_millis(4);
+        let room = open(
+            None,
+            Settings {
+                batch_window: window,
+                ..SETTINGS
+            },
+        );
+        let ids: Vec<ConnId> = (0..5).map(|_| ConnId::next()).collect();
+        let mut inboxes: Vec<Inbox> = (ids.iter())
+            .map(|id| {
+                let (tx, rx) = outbox();
+                room.join(*id, tx).unwrap();
+                rx
+            })
+            .collect();
+        let updates = |rx: &mut Inbox| {
+            let (messages, writes) = drain_writes(rx);
+            let updates = (messages.iter())
+                .filter(|m| matches!(m, Message::Sync(SyncMessage::Update(_))))
+                .count();
+            (updates, writes)
+        };
+        inboxes.iter_mut().for_each(|rx| drop(drain(rx)));
+        let (writer, reader) = (ids[0], 1);
+        handle(&room, writer, &edit("a")).unwrap();
+        for rx in &mut inboxes[1..] {
+            assert_eq!(updates(rx), (1, 1), "the first goes at once");
+        }
+        handle(&room, writer, &edit("b")).unwrap();
+        handle(&room, writer, &edit("c")).unwrap();
+        assert_eq!(updates(&mut inboxes[reader]), (0, 0), "held");
+        tokio::time::sleep(2 * window).await;
+        for rx in &mut inboxes[1..] {
+            assert_eq!(updates(rx), (2, 1), "both in one write");
+        }
+        assert_eq!(
+            updates(&mut inboxes[0]),
+            (0, 0),
+            "nothing back to the writer"
+        );
+        // Held broadcasts go before anything the room sends after them: here a sync step 2.
+        handle(&room, writer, &edit("d")).unwrap();
+        let step1 = Message::Sync(SyncMessage::SyncStep1(StateVector::default()));
+        handle(&room, ids[reader], &step1.encode_v1().into()).unwrap();
+        assert!(matches!(
+            drain(&mut inboxes[reader])[..],
+            [
+                Message::Sync(SyncMessage::Update(_)),
+                Message::Sync(SyncMessage::SyncStep2(_))
+            ]
+        ));
+        // With fewer than four others to send to, nothing waits.
+        for id in &ids[2..] {
+            room.leave(*id);
+        }
+        inboxes.iter_mut().for_each(|rx| drop(drain(rx)));
+        handle(&room, writer, &edit("e")).unwrap();
+        assert_eq!(updates(&mut inboxes[reader]), (1, 1));
+        handle(&room, writer, &edit("f")).unwrap();
+        assert_eq!(updates(&mut inboxes[reader]), (1, 1));
+    }
+
     #[test]
     fn awareness_of_a_leaving_connection_is_removed_for_the_others() {
-        let room = open(None, LIMITS);
+        let room = open(None, SETTINGS);
         let (a, b) = (ConnId::next(), ConnId::next());
         let (tx_a, mut rx_a) = outbox();
         let (tx_b, mut rx_b) = outbox();
@@ -691,11 +840,11 @@ mod tests {
 
     #[test]
     fn an_update_past_the_document_limit_is_refused_and_not_stored() {
-        let limits = Limits {
-            max_message: 1 << 20,
+        let settings = Settings {
             max_doc: 100,
+            ..SETTINGS
         };
-        let room = open(None, limits);
+        let room = open(None, settings);
         let a = ConnId::next();
         let (tx, _rx) = outbox();
         room.join(a, tx).unwrap();
@@ -717,7 +866,7 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("room-x.ylog");
-        let room = open(Some(path.clone()), LIMITS);
+        let room = open(Some(path.clone()), SETTINGS);
         let a = ConnId::next();
         let (tx, mut rx) = outbox();
         room.join(a, tx).unwrap();

@@ -19,20 +19,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::message::ProtocolError;
 use super::outbox::Outbox;
-use super::room::{ConnId, JoinError, Limits, Room};
+use super::room::{ConnId, JoinError, Room, Settings};
 use super::room_name;
 use crate::atomic_file::{FileError, fail};
 
 pub struct Rooms {
     open: Mutex<HashMap<String, Arc<Room>>>,
     data_dir: Option<PathBuf>,
-    limits: Limits,
+    settings: Settings,
 }
 
 impl Rooms {
     /// Rooms kept in memory only (`data_dir` `None`) or persisted in `data_dir`, which
     /// is created (mode 0700) if missing.
-    pub fn new(data_dir: Option<PathBuf>, limits: Limits) -> Result<Rooms, FileError> {
+    pub fn new(data_dir: Option<PathBuf>, settings: Settings) -> Result<Rooms, FileError> {
         if let Some(dir) = &data_dir {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -43,7 +43,7 @@ impl Rooms {
         Ok(Rooms {
             open: Mutex::new(HashMap::new()),
             data_dir,
-            limits,
+            settings,
         })
     }
 
@@ -80,7 +80,7 @@ impl Rooms {
             .data_dir
             .as_ref()
             .map(|d| d.join(room_name::file_name(name)));
-        Arc::new(Room::new(name, path, self.limits))
+        Room::new(name, path, self.settings)
     }
 
     /// Takes `room` out of the map, if it is still there (and not a newer room).
