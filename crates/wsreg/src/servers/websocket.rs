@@ -139,8 +139,9 @@ struct Reader {
     frame: Option<Header>,
     payload: BytesMut,
     filled: usize,
-    /// A fragmented message's frames so far.
-    message: Option<Fragmented>,
+    /// A fragmented message's frames so far (boxed: rare, and every connection would
+    /// carry its size).
+    message: Option<Box<Fragmented>>,
     /// A Close was received, or the input ended: nothing more comes.
     ended: bool,
 }
@@ -421,7 +422,7 @@ impl Reader {
                 None => return Some(Err(Error::NothingToContinue)),
                 Some(mut message) => {
                     message.data.extend_from_slice(&payload);
-                    message
+                    *message
                 }
             },
             opcode @ (Opcode::Text | Opcode::Binary) => match self.message {
@@ -444,7 +445,7 @@ impl Reader {
             }
         }
         if !header.fin {
-            self.message = Some(message);
+            self.message = Some(Box::new(message));
             return None;
         }
         let whole = message.data.freeze();
