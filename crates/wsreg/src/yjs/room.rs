@@ -28,7 +28,7 @@
 //! If the log fails, nothing pending is ever sent, and the room is broken: its
 //! connections are closed and the next one reloads it from the file.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -155,9 +155,9 @@ enum Delivery {
 struct Peer {
     outbox: Outbox,
     /// The awareness client ids this connection announced, removed when it leaves.
-    /// A sorted list, not a set: a client announces one id, maybe a few, and a set of
-    /// one took 100 bytes per connection.
-    clients: Vec<ClientID>,
+    /// A set, though a client announces one id or a few: as a list, a client announcing
+    /// ids one by one would make each message cost as much as all its ids so far.
+    clients: HashSet<ClientID>,
 }
 
 impl Room {
@@ -222,7 +222,7 @@ impl Room {
             conn,
             Peer {
                 outbox,
-                clients: Vec::new(),
+                clients: HashSet::new(),
             },
         );
         for frame in std::iter::once(step1).chain(awareness) {
@@ -252,13 +252,10 @@ impl Room {
             Incoming::Awareness(update) => {
                 if let Some(changes) = state.awareness.apply(update) {
                     if let Some(peer) = state.peers.get_mut(&conn) {
-                        // Sorted, so that a client announcing many ids costs n log n.
                         peer.clients.extend(changes.set);
-                        peer.clients.sort_unstable();
-                        peer.clients.dedup();
-                        let mut removed = changes.removed;
-                        removed.sort_unstable();
-                        peer.clients.retain(|id| removed.binary_search(id).is_err());
+                        for id in &changes.removed {
+                            peer.clients.remove(id);
+                        }
                     }
                     // To the sender too, as the y-websocket server does: a client that
                     // hears nothing for 30 s reconnects, and its own awareness renewals
