@@ -482,9 +482,8 @@ impl Writer {
         match binary {
             Binary::Message(payload) => self.start(Opcode::Binary, payload),
             Binary::Frames(frames) => {
-                self.head_len = 0;
+                self.clear();
                 self.payload = frames;
-                self.written = 0;
             }
         }
     }

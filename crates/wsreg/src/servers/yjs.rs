@@ -38,7 +38,7 @@
 //! rooms carry on, unless the room's storage failed, which closes every connection of
 //! that room (1011).
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -242,17 +242,17 @@ impl Connection<'_> {
                 () = &mut requested => Err(End::Shutdown),
                 overflow = overflowed => Err(dropped(overflow)),
                 _ = ping.tick() => match std::mem::replace(&mut heard, false) {
-                    true => Box::pin(self.send(Out::Ping, &mut ping)).await,
+                    true => self.send(Out::Ping, &mut ping).await,
                     false => Err(End::Frozen),
                 },
                 outgoing = self.inbox.recv() => match outgoing {
                     Some(Outgoing::Frame(frame)) => {
-                        let sent = Box::pin(self.send(Out::Frame(frame), &mut ping)).await;
+                        let sent = self.send(Out::Frame(frame), &mut ping).await;
                         self.inbox.sent();
                         sent
                     }
                     Some(Outgoing::Flush) => {
-                        let flushed = Box::pin(self.send(Out::Flush, &mut ping)).await;
+                        let flushed = self.send(Out::Flush, &mut ping).await;
                         self.inbox.sent();
                         flushed
                     }
@@ -351,30 +351,36 @@ impl Connection<'_> {
     /// room drops this connection meanwhile or the socket takes nothing for two ticks of
     /// `ping`, a whole interval at least (a client that stopped reading). Ticks rather
     /// than a timer of its own: a `Sleep` made the state of every connection's task 112
-    /// bytes larger. The caller boxes this future: it is the largest state of the
-    /// serving loop and rarely alive (frames mostly go straight into the socket).
-    async fn send(&mut self, out: Out, ping: &mut Interval) -> Result<(), End> {
-        let mut overflowed = pin!(self.inbox.overflowed());
-        let socket = &mut *self.socket;
-        let mut sending = pin!(async move {
-            match out {
-                Out::Ping => socket.send(Message::Ping(Bytes::new())).await,
-                Out::Frame(binary) => socket.send_binary(binary).await,
-                Out::Flush => socket.flush().await,
+    /// bytes larger. Its future is boxed: it is the largest state of the serving loop
+    /// and rarely alive (frames mostly go straight into the socket).
+    fn send<'a>(
+        &'a mut self,
+        out: Out,
+        ping: &'a mut Interval,
+    ) -> Pin<Box<impl Future<Output = Result<(), End>> + 'a>> {
+        Box::pin(async move {
+            let mut overflowed = pin!(self.inbox.overflowed());
+            let socket = &mut *self.socket;
+            let mut sending = pin!(async move {
+                match out {
+                    Out::Ping => socket.send(Message::Ping(Bytes::new())).await,
+                    Out::Frame(binary) => socket.send_binary(binary).await,
+                    Out::Flush => socket.flush().await,
+                }
+            });
+            // The usual case, a socket with room in its buffer, waits for nothing.
+            if let Some(sent) = sending.as_mut().now_or_never() {
+                return sent.map_err(|_| End::Gone);
             }
-        });
-        // The usual case, a socket with room in its buffer, waits for nothing.
-        if let Some(sent) = sending.as_mut().now_or_never() {
-            return sent.map_err(|_| End::Gone);
-        }
-        for _ in 0..2 {
-            tokio::select! {
-                sent = &mut sending => return sent.map_err(|_| End::Gone),
-                overflow = &mut overflowed => return Err(dropped(overflow)),
-                _ = ping.tick() => {}
+            for _ in 0..2 {
+                tokio::select! {
+                    sent = &mut sending => return sent.map_err(|_| End::Gone),
+                    overflow = &mut overflowed => return Err(dropped(overflow)),
+                    _ = ping.tick() => {}
+                }
             }
-        }
-        Err(End::Frozen)
+            Err(End::Frozen)
+        })
     }
 }
 

@@ -34,8 +34,9 @@ pub const MIN_RECIPIENTS: usize = 4;
 pub const MAX_HELD: usize = 64 << 10;
 
 /// A room's held broadcasts.
-#[derive(Default)]
 pub struct Batch {
+    /// How long after a write broadcasts are held; zero: never.
+    window: Duration,
     /// Until when broadcasts are held: a window after the room's last write.
     until: Option<Instant>,
     /// Each held message, and the connection it is not for (its sender).
@@ -54,16 +55,19 @@ pub enum Offer {
 }
 
 impl Batch {
+    /// A batch that holds broadcasts for up to `window` after a write (zero: never).
+    pub fn new(window: Duration) -> Batch {
+        Batch {
+            window,
+            until: None,
+            held: Vec::new(),
+        }
+    }
+
     /// Holds a broadcast of `frame` to every peer but `except` (`recipients` of them)
-    /// if the room wrote less than `window` ago, or says to send it now.
-    pub fn offer(
-        &mut self,
-        window: Duration,
-        except: Option<ConnId>,
-        frame: &Bytes,
-        recipients: usize,
-    ) -> Offer {
-        if window.is_zero() || recipients < MIN_RECIPIENTS || frame.len() > MAX_HELD {
+    /// if the room wrote less than the window ago, or says to send it now.
+    pub fn offer(&mut self, except: Option<ConnId>, frame: &Bytes, recipients: usize) -> Offer {
+        if self.window.is_zero() || recipients < MIN_RECIPIENTS || frame.len() > MAX_HELD {
             return Offer::Send;
         }
         let now = Instant::now();
@@ -76,7 +80,7 @@ impl Batch {
                 }
             }
             _ => {
-                self.until = Some(now + window);
+                self.until = Some(now + self.window);
                 Offer::Send
             }
         }
@@ -87,8 +91,8 @@ impl Batch {
     }
 
     /// Takes every held message, to be written now (which starts a new window).
-    pub fn take(&mut self, window: Duration) -> Held {
-        self.until = Some(Instant::now() + window);
+    pub fn take(&mut self) -> Held {
+        self.until = Some(Instant::now() + self.window);
         let frames = std::mem::take(&mut self.held);
         let mut senders: Vec<ConnId> = frames.iter().filter_map(|(except, _)| *except).collect();
         senders.sort_unstable();
@@ -148,23 +152,23 @@ mod tests {
 
     #[test]
     fn the_first_broadcast_goes_at_once_and_the_next_ones_wait_for_the_window() {
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(WINDOW);
         let a = ConnId::next();
-        assert_eq!(batch.offer(WINDOW, Some(a), &bytes(b"1"), 10), Offer::Send);
-        let Offer::HeldFirst(at) = batch.offer(WINDOW, Some(a), &bytes(b"2"), 10) else {
+        assert_eq!(batch.offer(Some(a), &bytes(b"1"), 10), Offer::Send);
+        let Offer::HeldFirst(at) = batch.offer(Some(a), &bytes(b"2"), 10) else {
             panic!("not held")
         };
         assert!(at > Instant::now() + WINDOW / 2);
-        assert_eq!(batch.offer(WINDOW, None, &bytes(b"3"), 10), Offer::Held);
+        assert_eq!(batch.offer(None, &bytes(b"3"), 10), Offer::Held);
         // Too few recipients, too large, or no window: never held.
-        assert_eq!(batch.offer(WINDOW, None, &bytes(b"4"), 3), Offer::Send);
+        assert_eq!(batch.offer(None, &bytes(b"4"), 3), Offer::Send);
         let large = Bytes::from(vec![0; MAX_HELD + 1]);
-        assert_eq!(batch.offer(WINDOW, None, &large, 10), Offer::Send);
+        assert_eq!(batch.offer(None, &large, 10), Offer::Send);
         assert_eq!(
-            batch.offer(Duration::ZERO, None, &bytes(b"5"), 10),
+            Batch::new(Duration::ZERO).offer(None, &bytes(b"5"), 10),
             Offer::Send
         );
-        let mut held = batch.take(WINDOW);
+        let mut held = batch.take();
         assert!(batch.is_empty());
         // The sender of 2 gets 3 alone, as itself; everyone else both, as one write.
         assert_eq!(held.for_peer(a), Some(Binary::Message(bytes(b"3"))));
@@ -182,19 +186,19 @@ mod tests {
         );
         // Taking starts a new window.
         assert!(matches!(
-            batch.offer(WINDOW, None, &bytes(b"6"), 10),
+            batch.offer(None, &bytes(b"6"), 10),
             Offer::HeldFirst(_)
         ));
     }
 
     #[test]
     fn a_peer_that_sent_every_held_message_gets_nothing() {
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(WINDOW);
         let a = ConnId::next();
-        batch.offer(WINDOW, Some(a), &bytes(b"1"), 10);
-        batch.offer(WINDOW, Some(a), &bytes(b"2"), 10);
-        batch.offer(WINDOW, Some(a), &bytes(b"3"), 10);
-        let mut held = batch.take(WINDOW);
+        batch.offer(Some(a), &bytes(b"1"), 10);
+        batch.offer(Some(a), &bytes(b"2"), 10);
+        batch.offer(Some(a), &bytes(b"3"), 10);
+        let mut held = batch.take();
         assert_eq!(held.for_peer(a), None);
         let Some(Binary::Frames(all)) = held.for_peer(ConnId::next()) else {
             panic!()

@@ -138,9 +138,8 @@ struct State {
     max_doc: usize,
     /// The log failed: no more updates until the room is reloaded.
     broken: bool,
-    /// Broadcasts held back, and how long they may be.
+    /// Broadcasts held back.
     batch: Batch,
-    batch_window: Duration,
     /// This room, for the task that writes what is held.
     room: Weak<Room>,
 }
@@ -181,8 +180,7 @@ impl Room {
                 size: 0,
                 max_doc: settings.max_doc,
                 broken: false,
-                batch: Batch::default(),
-                batch_window: settings.batch_window,
+                batch: Batch::new(settings.batch_window),
                 room: room.clone(),
             }),
             syncing: Mutex::new(()),
@@ -503,10 +501,7 @@ impl State {
         };
         let sender_here = except.is_some_and(|id| self.peers.contains_key(&id));
         let recipients = self.peers.len() - usize::from(sender_here);
-        match self
-            .batch
-            .offer(self.batch_window, except, &frame, recipients)
-        {
+        match self.batch.offer(except, &frame, recipients) {
             Offer::Held => return,
             Offer::HeldFirst(at) => return self.write_held_at(at),
             Offer::Send => self.write_held(),
@@ -529,7 +524,7 @@ impl State {
         if self.batch.is_empty() {
             return;
         }
-        let mut held = self.batch.take(self.batch_window);
+        let mut held = self.batch.take();
         let slow: Vec<ConnId> = self
             .peers
             .iter()
