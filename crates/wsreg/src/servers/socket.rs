@@ -131,14 +131,18 @@ impl Upgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Upgrade { key, on_upgrade } = self;
-        tokio::spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => return tracing::debug!("a WebSocket upgrade failed: {e}"),
-            };
-            let io = SharedRead::new(TokioIo::new(upgraded));
-            handle(WebSocket::new(io, max_message)).await
-        });
+        // Not an async block: one keeps `handle`'s captures for as long as the connection
+        // lives (104 bytes each), where `then` drops them once `handle` is called.
+        tokio::spawn(on_upgrade.then(move |upgraded| match upgraded {
+            Ok(upgraded) => {
+                let io = SharedRead::new(TokioIo::new(upgraded));
+                handle(WebSocket::new(io, max_message)).left_future()
+            }
+            Err(e) => {
+                tracing::debug!("a WebSocket upgrade failed: {e}");
+                std::future::ready(()).right_future()
+            }
+        }));
         let accept = derive_accept_key(key.as_bytes());
         Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)

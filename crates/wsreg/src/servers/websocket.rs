@@ -205,7 +205,12 @@ impl WebSocket {
     /// The next message; `None` once the connection has ended (after a Close, too).
     /// Cancel-safe.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| self.reader.poll_recv(&mut lock(&self.shared), cx)).await
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`WebSocket::recv`] as a poll, for a task that waits on other things as well.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        self.reader.poll_recv(&mut lock(&self.shared), cx)
     }
 
     /// Sends one message, after whatever an earlier, interrupted `send` (or a

@@ -16,13 +16,18 @@
 //! the room's caller's task, and the writer is not even woken. That is the usual case of
 //! a room forwarding an update to its peers. What the socket does not take at once is
 //! queued (or, for the rest of a frame begun, left to the writer to finish) in order.
+//!
+//! The writer is one task, so one [`AtomicWaker`] wakes it for everything (a frame
+//! queued, the overflow, the last sender gone), and it waits through `poll_*` methods
+//! rather than futures: two `Notify`s and the futures waiting on them made every
+//! connection's queue and task about 250 bytes larger (`-Zprint-type-sizes`).
 
 use std::collections::VecDeque;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use super::message::ProtocolError;
 
@@ -68,11 +73,10 @@ struct Shared {
     limit: usize,
     /// Live [`Outbox`] handles; none left means the room let go of the connection.
     senders: AtomicUsize,
-    /// Wakes the writer when a message is queued or the last sender is gone.
-    queued_one: Notify,
     overflowed: AtomicBool,
-    /// Wakes every waiter of [`Inbox::overflowed`].
-    overflow: Notify,
+    /// The writer's task, woken when a message is queued, on overflow and when the last
+    /// sender is gone.
+    writer: AtomicWaker,
 }
 
 #[derive(Default)]
@@ -90,7 +94,7 @@ impl Shared {
 
     fn push(&self, outgoing: Outgoing) {
         self.queue().items.push_back(outgoing);
-        self.queued_one.notify_one();
+        self.writer.wake();
     }
 }
 
@@ -114,9 +118,8 @@ pub fn outbox(limit: usize, direct: Option<Box<dyn Direct>>) -> (Outbox, Inbox) 
         queued: AtomicUsize::new(0),
         limit,
         senders: AtomicUsize::new(1),
-        queued_one: Notify::new(),
         overflowed: AtomicBool::new(false),
-        overflow: Notify::new(),
+        writer: AtomicWaker::new(),
     });
     let inbox = Inbox {
         shared: shared.clone(),
@@ -138,7 +141,7 @@ impl Outbox {
                 Written::Part => {
                     queue.items.push_back(Outgoing::Flush);
                     drop(queue);
-                    self.shared.queued_one.notify_one();
+                    self.shared.writer.wake();
                     return Ok(());
                 }
                 Written::Nothing => {}
@@ -154,7 +157,7 @@ impl Outbox {
         }
         queue.items.push_back(Outgoing::Frame(frame));
         drop(queue);
-        self.shared.queued_one.notify_one();
+        self.shared.writer.wake();
         Ok(())
     }
 
@@ -166,7 +169,7 @@ impl Outbox {
     /// Tells the writer that the room dropped this connection for falling behind.
     pub fn overflow(&self) {
         self.shared.overflowed.store(true, Ordering::Release);
-        self.shared.overflow.notify_waiters();
+        self.shared.writer.wake();
     }
 }
 
@@ -182,25 +185,25 @@ impl Clone for Outbox {
 impl Drop for Outbox {
     fn drop(&mut self) {
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.queued_one.notify_one();
+            self.shared.writer.wake();
         }
     }
 }
 
 impl Inbox {
     /// The next queued message; `None` once the room has let go of this connection and
-    /// everything queued was taken. Cancel-safe. After a frame or a flush, call
-    /// [`Inbox::sent`] once it is written: until then nothing is written directly.
-    pub async fn recv(&mut self) -> Option<Outgoing> {
-        loop {
-            if let Some(outgoing) = self.take() {
-                return Some(outgoing);
-            }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return None;
-            }
-            // A notification sent since the last wait is kept as a permit: none is lost.
-            self.shared.queued_one.notified().await;
+    /// everything queued was taken. After a frame or a flush, call [`Inbox::sent`] once
+    /// it is written: until then nothing is written directly. Only the task that polls
+    /// this is woken (the queue has one writer).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        // Registered before the queue is read, so a frame queued later wakes it.
+        self.shared.writer.register(cx.waker());
+        if let Some(outgoing) = self.take() {
+            return Poll::Ready(Some(outgoing));
+        }
+        match self.shared.senders.load(Ordering::Acquire) {
+            0 => Poll::Ready(None),
+            _ => Poll::Pending,
         }
     }
 
@@ -226,22 +229,16 @@ impl Inbox {
         self.shared.queue().taken = false;
     }
 
-    /// Resolves once the room has dropped this connection for falling behind (a future
-    /// of its own, so that the writer can wait for it while it receives or sends).
-    pub fn overflowed(&self) -> impl Future<Output = Overflow> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            loop {
-                let mut notified = pin!(shared.overflow.notified());
-                // Registered before the flag is read, so a later overflow wakes it.
-                notified.as_mut().enable();
-                if shared.overflowed.load(Ordering::Acquire) {
-                    return Overflow {
-                        limit: shared.limit,
-                    };
-                }
-                notified.await;
-            }
+    /// Ready once the room has dropped this connection for falling behind (polled
+    /// apart from [`Inbox::poll_recv`], so that the writer notices it while it receives
+    /// or sends). Wakes the same task as `poll_recv`.
+    pub fn poll_overflowed(&self, cx: &mut Context<'_>) -> Poll<Overflow> {
+        self.shared.writer.register(cx.waker());
+        match self.shared.overflowed.load(Ordering::Acquire) {
+            true => Poll::Ready(Overflow {
+                limit: self.shared.limit,
+            }),
+            false => Poll::Pending,
         }
     }
 }
@@ -250,6 +247,53 @@ impl Inbox {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use std::future::poll_fn;
+
+    async fn recv(inbox: &mut Inbox) -> Option<Outgoing> {
+        poll_fn(|cx| inbox.poll_recv(cx)).await
+    }
+
+    async fn overflowed(inbox: &Inbox) -> Overflow {
+        poll_fn(|cx| inbox.poll_overflowed(cx)).await
+    }
+
+    /// The writer waits for both at once, as a connection's task does.
+    async fn next(inbox: &mut Inbox) -> Result<Option<Outgoing>, Overflow> {
+        poll_fn(|cx| match inbox.poll_overflowed(cx) {
+            Poll::Ready(overflow) => Poll::Ready(Err(overflow)),
+            Poll::Pending => inbox.poll_recv(cx).map(Ok),
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_writer_is_woken_by_a_frame_an_overflow_and_the_last_sender_leaving() {
+        let (outbox, mut inbox) = outbox(1 << 20, None);
+        let writer = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                seen.push(format!("{:?}", next(&mut inbox).await));
+            }
+            seen
+        });
+        tokio::task::yield_now().await;
+        outbox
+            .send(Binary::Message(Bytes::from_static(b"1")))
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        outbox.overflow();
+        let seen = writer.await.unwrap();
+        assert!(seen[0].starts_with("Ok(Some(Frame("), "{seen:?}");
+        assert_eq!(
+            seen[1],
+            format!("{:?}", Err::<(), _>(Overflow { limit: 1 << 20 }))
+        );
+        let (outbox, mut inbox) = super::outbox(1 << 20, None);
+        let writer = tokio::spawn(async move { recv(&mut inbox).await.is_none() });
+        tokio::task::yield_now().await;
+        drop(outbox);
+        assert!(writer.await.unwrap(), "the last sender gone ends the queue");
+    }
 
     #[tokio::test]
     async fn the_bound_is_in_bytes_and_frames_are_shared() {
@@ -257,7 +301,7 @@ mod tests {
         let frame = Binary::Message(Bytes::from_static(b"123456"));
         outbox.send(frame.clone()).unwrap();
         assert_eq!(outbox.send(frame.clone()), Err(Overflow { limit: 10 }));
-        match inbox.recv().await {
+        match recv(&mut inbox).await {
             Some(Outgoing::Frame(f)) => {
                 assert_eq!(f.bytes().as_ptr(), frame.bytes().as_ptr(), "no copy")
             }
@@ -265,7 +309,7 @@ mod tests {
         }
         outbox.send(frame.clone()).unwrap();
         outbox.overflow();
-        assert_eq!(inbox.overflowed().await, Overflow { limit: 10 });
+        assert_eq!(overflowed(&inbox).await, Overflow { limit: 10 });
     }
 
     #[tokio::test]
@@ -274,7 +318,7 @@ mod tests {
         outbox
             .send(Binary::Frames(Bytes::from_static(b"too long")))
             .unwrap();
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(_))));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Frame(_))));
     }
 
     /// A socket that takes what it is told to, and records what it took.
@@ -312,12 +356,12 @@ mod tests {
         outbox.send(frame(b"2")).unwrap(); // the socket is busy: queued
         outbox.send(frame(b"3")).unwrap(); // behind 2: queued, not written
         assert_eq!(*took.lock().unwrap(), [frame(b"1")]);
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"2")));
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"3")));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Frame(f)) if f == frame(b"2")));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Frame(f)) if f == frame(b"3")));
         // The writer has taken 3 but not written it yet: 4 waits behind it.
         outbox.send(frame(b"4")).unwrap();
         assert_eq!(took.lock().unwrap().len(), 1);
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"4")));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Frame(f)) if f == frame(b"4")));
         inbox.sent();
         outbox.send(frame(b"5")).unwrap(); // written (the third take)
         outbox.send(frame(b"6")).unwrap(); // written in part: the writer must finish it
@@ -325,10 +369,10 @@ mod tests {
             *took.lock().unwrap(),
             [frame(b"1"), frame(b"5"), frame(b"6")]
         );
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Flush)));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Flush)));
         outbox.send(frame(b"7")).unwrap(); // behind the flush
         assert_eq!(took.lock().unwrap().len(), 3);
         inbox.sent();
-        assert!(matches!(inbox.recv().await, Some(Outgoing::Frame(f)) if f == frame(b"7")));
+        assert!(matches!(recv(&mut inbox).await, Some(Outgoing::Frame(f)) if f == frame(b"7")));
     }
 }

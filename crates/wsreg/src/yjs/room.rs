@@ -628,7 +628,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use crate::yjs::outbox::{self, Inbox, Outgoing};
-    use futures_util::FutureExt;
+    use std::task::{Context, Poll, Waker};
     use yrs::sync::AwarenessUpdate;
     use yrs::sync::awareness::AwarenessUpdateEntry;
     use yrs::{GetString, Text};
@@ -683,7 +683,8 @@ mod tests {
     /// The messages queued so far, and how many writes they came in.
     fn drain_writes(rx: &mut Inbox) -> (Vec<Message>, usize) {
         let (mut out, mut writes) = (Vec::new(), 0);
-        while let Some(Some(Outgoing::Frame(binary))) = rx.recv().now_or_never() {
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(Some(Outgoing::Frame(binary))) = rx.poll_recv(&mut cx) {
             writes += 1;
             match binary {
                 Binary::Message(m) => out.push(Message::decode_v1(&m).unwrap()),
