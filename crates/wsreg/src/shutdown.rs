@@ -3,9 +3,11 @@
 //! axum's own graceful shutdown stops accepting and waits for HTTP requests, but an
 //! upgraded WebSocket (and a never-ending SSE response) would keep a server alive for as
 //! long as its client stays. So every long-lived connection takes a [`Shutdown`] (an axum
-//! extractor), holds it while it runs ([`Shutdown::hold`]) and ends itself when
-//! [`Shutdown::requested`] fires — a WebSocket by closing with 1001 "going away". The
-//! server waits for the holders, bounded by a grace period, and only then unregisters.
+//! extractor) and runs with a [`Hold`] of it ([`Shutdown::hold`]), ending itself when
+//! [`Hold::requested`] fires — a WebSocket by closing with 1001 "going away". The
+//! server waits for the holds, bounded by a grace period, and only then unregisters.
+//! A `Hold` is both the signal and the count (16 bytes), because it lives in every
+//! connection's task.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,10 +25,19 @@ pub struct Shutdown {
     tracker: TaskTracker,
 }
 
-/// Keeps the server's shutdown waiting while it lives (one per long-lived connection).
+/// A long-lived connection's share of the shutdown: says when it begins, and keeps the
+/// server's shutdown waiting while it lives.
 #[derive(Debug)]
 pub struct Hold {
-    _token: TaskTrackerToken,
+    token: CancellationToken,
+    _tracked: TaskTrackerToken,
+}
+
+impl Hold {
+    /// Resolves once the server begins to shut down.
+    pub async fn requested(&self) {
+        self.token.cancelled().await
+    }
 }
 
 impl Shutdown {
@@ -42,7 +53,8 @@ impl Shutdown {
     /// Registers a connection the shutdown waits for (up to its grace period).
     pub fn hold(&self) -> Hold {
         Hold {
-            _token: self.tracker.token(),
+            token: self.token.clone(),
+            _tracked: self.tracker.token(),
         }
     }
 

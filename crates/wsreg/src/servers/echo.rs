@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::socket::{self, Message, Upgrade, WebSocket};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Hold, Shutdown};
 
 /// The kind echo servers register as.
 pub const KIND: &str = "echo";
@@ -26,7 +26,7 @@ async fn accept(State(max_message): State<usize>, shutdown: Shutdown, ws: Upgrad
     })
 }
 
-async fn echo(mut socket: WebSocket, shutdown: Shutdown, max_message: usize) {
+async fn echo(mut socket: WebSocket, shutdown: Hold, max_message: usize) {
     // Waited for across the loop: each new wait would take the shutdown signal's lock,
     // which every connection shares, once per message.
     let mut requested = pin!(shutdown.requested());

@@ -32,9 +32,10 @@
 //!   holding a timer, and a send, a commit and a refusal are boxed (they were the
 //!   serving loop's largest states, and frames mostly go straight into the socket). The
 //!   loop waits with one `poll_fn` over `poll_*` methods, not `select!` over futures
-//!   (their `Notify` waiters were 250 bytes). The connection's state is 768 bytes, 368
-//!   of them the serving loop's, and its task 896 bytes (1,280 before the last two
-//!   changes; measured with `-Zprint-type-sizes`).
+//!   (their `Notify` waiters were 250 bytes), and decides each step before it awaits
+//!   one. The connection's state is 624 bytes, 296 of them the serving loop's, and its
+//!   task 768 bytes (tokio aligns a task to 128 bytes; 1,280 before issue 15's last
+//!   three changes; measured with `-Zprint-type-sizes`).
 //!
 //! A frame the room refuses closes this connection with the error's close code; text
 //! frames close it with 1003 (1007 when they are not even UTF-8). Other connections and
@@ -56,7 +57,7 @@ use futures_util::FutureExt;
 use tokio::time::Interval;
 
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Hold, Shutdown};
 use crate::yjs::message::close_code;
 use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outgoing, Overflow, Written};
 use crate::yjs::room::{ConnId, Handled, Room};
@@ -138,13 +139,19 @@ enum Next {
     Commit,
 }
 
+/// A step of the serving loop, decided before anything is awaited.
+enum Step<'a> {
+    Done(Result<(), End>),
+    Await(Pin<Box<dyn Future<Output = Result<(), End>> + Send + 'a>>),
+}
+
 /// Serves one connection of room `name`. Not an `async fn`: one moves its arguments into
 /// locals and keeps both (400 bytes more per connection, the socket twice); an `async`
 /// block uses what it captured in place.
 #[allow(clippy::manual_async_fn)]
 fn connection(
     mut socket: WebSocket,
-    shutdown: Shutdown,
+    shutdown: Hold,
     rooms: Arc<Rooms>,
     name: String,
     config: Config,
@@ -153,22 +160,36 @@ fn connection(
         let conn = ConnId::next();
         let direct: Box<dyn Direct> = Box::new(socket.sender());
         let (outbox, mut inbox) = outbox::outbox(config.max_outbox, Some(direct));
-        let joined = {
+        let join = {
             let (rooms, name) = (rooms.clone(), name.clone());
-            let join = off_the_workers(rooms.persistent(), move || rooms.join(&name, conn, outbox));
-            Box::pin(join).await
+            Box::pin(off_the_workers(rooms.persistent(), move || {
+                rooms.join(&name, conn, outbox)
+            }))
         };
-        let room = match joined {
-            Ok(Ok(room)) => room,
-            Ok(Err(e)) => {
-                tracing::error!("room {name:?}: cannot load it: {}", crate::error::Chain(&e));
-                let error = ProtocolError::Storage(format!("cannot load the document: {e}"));
-                let close = socket::close_refused(socket, error.close_code(), error.close_reason());
-                return Box::pin(close).await;
-            }
-            Err(e) => {
-                tracing::error!("room {name:?}: loading failed: {}", crate::error::Chain(&e));
-                return;
+        // Decided in a block of its own before the close is awaited: neither the join's
+        // result nor the decision is then kept in the task's state while the connection
+        // is served (80 bytes).
+        let room = {
+            let joined = match join.await {
+                Ok(Ok(room)) => Ok(room),
+                Ok(Err(e)) => {
+                    tracing::error!("room {name:?}: cannot load it: {}", crate::error::Chain(&e));
+                    Err(Some(ProtocolError::Storage(format!(
+                        "cannot load the document: {e}"
+                    ))))
+                }
+                Err(e) => {
+                    tracing::error!("room {name:?}: loading failed: {}", crate::error::Chain(&e));
+                    Err(None)
+                }
+            };
+            match joined {
+                Ok(room) => room,
+                Err(Some(error)) => {
+                    let (code, reason) = (error.close_code(), error.close_reason());
+                    return Box::pin(socket::close_refused(socket, code, reason)).await;
+                }
+                Err(None) => return,
             }
         };
         tracing::debug!("connection joined room {name:?}");
@@ -178,7 +199,7 @@ fn connection(
             rooms: &rooms,
             room: &room,
             id: conn,
-            config,
+            config: &config,
         };
         let end = conn.serve(&shutdown).await;
         // Leave first, so the others hear at once that this client's awareness is gone.
@@ -236,12 +257,12 @@ struct Connection<'a> {
     rooms: &'a Arc<Rooms>,
     room: &'a Arc<Room>,
     id: ConnId,
-    config: Config,
+    config: &'a Config,
 }
 
 impl Connection<'_> {
     /// Pumps frames both ways until the connection ends.
-    async fn serve(&mut self, shutdown: &Shutdown) -> End {
+    async fn serve(&mut self, shutdown: &Hold) -> End {
         let interval = self.config.ping_interval;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -277,45 +298,55 @@ impl Connection<'_> {
                 }
             })
             .await;
-            let step = match next {
-                Next::Shutdown => Err(End::Shutdown),
-                Next::Overflowed(overflow) => Err(dropped(overflow)),
-                Next::Tick => match std::mem::replace(&mut heard, false) {
-                    true => self.send(Out::Ping, &mut ping).await,
-                    false => Err(End::Frozen),
-                },
-                Next::Outgoing(outgoing) => match outgoing {
-                    Some(Outgoing::Frame(frame)) => {
-                        let sent = self.send(Out::Frame(frame), &mut ping).await;
-                        self.inbox.sent();
-                        sent
+            // Decided before anything is awaited, so that only the boxed future, and not
+            // `next`, is kept across the await (the loop's state stays small).
+            let mut written = false;
+            let step = {
+                let decided = match next {
+                    Next::Shutdown => Step::Done(Err(End::Shutdown)),
+                    Next::Overflowed(overflow) => Step::Done(Err(dropped(overflow))),
+                    Next::Tick => match std::mem::replace(&mut heard, false) {
+                        true => Step::Await(self.send(Out::Ping, &mut ping)),
+                        false => Step::Done(Err(End::Frozen)),
+                    },
+                    Next::Outgoing(Some(Outgoing::Frame(frame))) => {
+                        written = true;
+                        Step::Await(self.send(Out::Frame(frame), &mut ping))
                     }
-                    Some(Outgoing::Flush) => {
-                        let flushed = self.send(Out::Flush, &mut ping).await;
-                        self.inbox.sent();
-                        flushed
+                    Next::Outgoing(Some(Outgoing::Flush)) => {
+                        written = true;
+                        Step::Await(self.send(Out::Flush, &mut ping))
                     }
-                    Some(Outgoing::Close(error)) => Err(refused(&error)),
-                    None => Err(dropped(Overflow {
+                    Next::Outgoing(Some(Outgoing::Close(error))) => {
+                        Step::Done(Err(refused(&error)))
+                    }
+                    Next::Outgoing(None) => Step::Done(Err(dropped(Overflow {
                         limit: self.config.max_outbox,
-                    })),
-                },
-                Next::Received(received) => {
-                    heard = true;
-                    match self.receive(received) {
-                        Ok(Handled::Done) => Ok(()),
-                        Ok(Handled::AwaitsCommit) => {
-                            uncommitted += 1;
-                            match uncommitted >= COMMIT_BATCH {
-                                true => self.commit(&mut uncommitted).await,
-                                false => Ok(()),
+                    }))),
+                    Next::Received(received) => {
+                        heard = true;
+                        match self.receive(received) {
+                            Ok(Handled::Done) => Step::Done(Ok(())),
+                            Ok(Handled::AwaitsCommit) => {
+                                uncommitted += 1;
+                                match uncommitted >= COMMIT_BATCH {
+                                    true => Step::Await(self.commit(&mut uncommitted)),
+                                    false => Step::Done(Ok(())),
+                                }
                             }
+                            Err(error) => Step::Await(self.refuse(error)),
                         }
-                        Err(error) => self.refuse(error).await,
                     }
+                    Next::Commit => Step::Await(self.commit(&mut uncommitted)),
+                };
+                match decided {
+                    Step::Done(done) => done,
+                    Step::Await(future) => future.await,
                 }
-                Next::Commit => self.commit(&mut uncommitted).await,
             };
+            if written {
+                self.inbox.sent();
+            }
             if let Err(end) = step {
                 // What this connection's last frames stored must still reach the others
                 // (they wait for a commit), even though this connection is ending.
