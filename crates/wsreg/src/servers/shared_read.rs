@@ -167,12 +167,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SharedRead<S> {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 
     use super::{CHUNK, SharedRead};
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    /// A reader of a stream that holds `sent` and then ends.
+    async fn holding(sent: &[u8]) -> SharedRead<DuplexStream> {
+        let (mut tx, rx) = duplex(sent.len());
+        tx.write_all(sent).await.unwrap();
+        SharedRead::new(rx)
     }
 
     /// Reads `len` bytes in pieces of at most `piece` bytes.
@@ -194,10 +201,7 @@ mod tests {
     #[tokio::test]
     async fn small_reads_get_every_byte_in_order_and_then_the_end() {
         let sent = pattern(3 * CHUNK + 123, 0);
-        let (mut tx, rx) = duplex(4 * CHUNK);
-        tx.write_all(&sent).await.unwrap();
-        drop(tx);
-        let mut reader = SharedRead::new(rx);
+        let mut reader = holding(&sent).await;
         let got = read_pieces(&mut reader, sent.len(), 1000).await;
         assert_eq!(got, sent);
         assert!(
@@ -210,10 +214,7 @@ mod tests {
     #[tokio::test]
     async fn large_reads_between_small_ones_keep_the_order() {
         let sent = pattern(6 * CHUNK + 77, 3);
-        let (mut tx, rx) = duplex(8 * CHUNK);
-        tx.write_all(&sent).await.unwrap();
-        drop(tx);
-        let mut reader = SharedRead::new(rx);
+        let mut reader = holding(&sent).await;
         // A small read leaves input in a lent buffer; the large read takes that first,
         // and the next one, with nothing left over, goes straight to the socket.
         let mut got = read_pieces(&mut reader, 100, 100).await;
