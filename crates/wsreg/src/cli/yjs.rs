@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -78,7 +77,7 @@ pub fn run(backend: &Backend, args: Args) -> anyhow::Result<ExitCode> {
         yjs::KIND,
         args.server.launch(yjs::KIND),
         yjs::router(
-            Arc::new(rooms),
+            rooms,
             yjs::Config {
                 max_message: args.max_message,
                 max_outbox: args.max_outbox,

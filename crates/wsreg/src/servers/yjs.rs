@@ -33,9 +33,11 @@
 //!   serving loop's largest states, and frames mostly go straight into the socket). The
 //!   loop waits with one `poll_fn` over `poll_*` methods, not `select!` over futures
 //!   (their `Notify` waiters were 250 bytes), and decides each step before it awaits
-//!   one. The connection's state is 624 bytes, 296 of them the serving loop's, and its
-//!   task 768 bytes (tokio aligns a task to 128 bytes; 1,280 before issue 15's last
-//!   three changes; measured with `-Zprint-type-sizes`).
+//!   one; what follows the serving (leaving, closing) is one boxed future, since a
+//!   local alive across two awaits keeps its place in every state. The connection's
+//!   state is 496 bytes, 256 of them the serving loop's, and its task 640 bytes (tokio
+//!   aligns a task to 128 bytes; it was 1,280 in the first stop of 2026-12-03;
+//!   measured with `-Zprint-type-sizes`).
 //!
 //! A frame the room refuses closes this connection with the error's close code; text
 //! frames close it with 1003 (1007 when they are not even UTF-8). Other connections and
@@ -45,7 +47,7 @@
 use std::future::poll_fn;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -59,7 +61,7 @@ use tokio::time::Interval;
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
 use crate::shutdown::{Hold, Shutdown};
 use crate::yjs::message::close_code;
-use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outgoing, Overflow, Written};
+use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outbox, Outgoing, Overflow, Written};
 use crate::yjs::room::{ConnId, Handled, Room};
 use crate::yjs::{ProtocolError, Rooms, room_name};
 
@@ -93,12 +95,20 @@ pub struct Config {
 }
 
 /// The Yjs server's routes: a WebSocket upgrade at every path, the path naming the room.
-pub fn router(rooms: Arc<Rooms>, config: Config) -> Router {
-    Router::new().fallback(accept).with_state((rooms, config))
+pub fn router(rooms: Rooms, config: Config) -> Router {
+    Router::new()
+        .fallback(accept)
+        .with_state(Arc::new(Server { rooms, config }))
+}
+
+/// What every connection of a server shares: one pointer in each connection's task.
+struct Server {
+    rooms: Rooms,
+    config: Config,
 }
 
 async fn accept(
-    State((rooms, config)): State<(Arc<Rooms>, Config)>,
+    State(server): State<Arc<Server>>,
     OriginalUri(uri): OriginalUri,
     shutdown: Shutdown,
     ws: Upgrade,
@@ -110,8 +120,9 @@ async fn accept(
             return (StatusCode::URI_TOO_LONG, body).into_response();
         }
     };
-    socket::upgrade(ws, config.max_message, shutdown, move |socket, shutdown| {
-        connection(socket, shutdown, rooms, name, config)
+    let max_message = server.config.max_message;
+    socket::upgrade(ws, max_message, shutdown, move |socket, shutdown| {
+        connection(socket, shutdown, server, name)
     })
 }
 
@@ -147,43 +158,25 @@ enum Step<'a> {
 
 /// Serves one connection of room `name`. Not an `async fn`: one moves its arguments into
 /// locals and keeps both (400 bytes more per connection, the socket twice); an `async`
-/// block uses what it captured in place.
+/// block uses what it captured in place. The join is set up before it, so that the
+/// block does not keep the room's name.
 #[allow(clippy::manual_async_fn)]
 fn connection(
     mut socket: WebSocket,
     shutdown: Hold,
-    rooms: Arc<Rooms>,
+    server: Arc<Server>,
     name: String,
-    config: Config,
 ) -> impl Future<Output = ()> + Send {
+    let id = ConnId::next();
+    let direct: Box<dyn Direct> = Box::new(socket.sender());
+    let (outbox, mut inbox) = outbox::outbox(server.config.max_outbox, Some(direct));
+    let join = Box::pin(join(server.clone(), name, id, outbox));
     async move {
-        let conn = ConnId::next();
-        let direct: Box<dyn Direct> = Box::new(socket.sender());
-        let (outbox, mut inbox) = outbox::outbox(config.max_outbox, Some(direct));
-        let join = {
-            let (rooms, name) = (rooms.clone(), name.clone());
-            Box::pin(off_the_workers(rooms.persistent(), move || {
-                rooms.join(&name, conn, outbox)
-            }))
-        };
-        // Decided in a block of its own before the close is awaited: neither the join's
-        // result nor the decision is then kept in the task's state while the connection
-        // is served (80 bytes).
+        // Each step in a block of its own, and what follows the serving in a boxed
+        // future: a local alive across two awaits stays in the task's state for all of
+        // its life, the serving too (the join's result, the end, the room's name).
         let room = {
-            let joined = match join.await {
-                Ok(Ok(room)) => Ok(room),
-                Ok(Err(e)) => {
-                    tracing::error!("room {name:?}: cannot load it: {}", crate::error::Chain(&e));
-                    Err(Some(ProtocolError::Storage(format!(
-                        "cannot load the document: {e}"
-                    ))))
-                }
-                Err(e) => {
-                    tracing::error!("room {name:?}: loading failed: {}", crate::error::Chain(&e));
-                    Err(None)
-                }
-            };
-            match joined {
+            match join.await {
                 Ok(room) => room,
                 Err(Some(error)) => {
                     let (code, reason) = (error.close_code(), error.close_reason());
@@ -192,33 +185,76 @@ fn connection(
                 Err(None) => return,
             }
         };
-        tracing::debug!("connection joined room {name:?}");
-        let mut conn = Connection {
-            socket: &mut socket,
-            inbox: &mut inbox,
-            rooms: &rooms,
-            room: &room,
-            id: conn,
-            config: &config,
+        tracing::debug!("connection joined room {:?}", room.name());
+        let end = {
+            let mut conn = Connection {
+                socket: &mut socket,
+                inbox: &mut inbox,
+                server: &server,
+                room: &room,
+                id,
+            };
+            conn.serve(&shutdown).await
         };
-        let end = conn.serve(&shutdown).await;
-        // Leave first, so the others hear at once that this client's awareness is gone.
-        let id = conn.id;
-        let leaving = rooms.clone();
-        let leave = off_the_workers(rooms.persistent(), move || leaving.leave(room, id));
-        let unloaded = Box::pin(leave).await;
-        drop(inbox);
-        Box::pin(close(socket, end, &name, config)).await;
-        // After the socket and its buffers are freed: they are most of a room's memory.
-        if matches!(unloaded, Ok(true)) {
-            super::shared_read::release_spares();
-            crate::sys::release_free_memory();
+        Box::pin(finish(socket, inbox, server, room, id, end)).await
+    }
+}
+
+/// Ends connection `id`: leaves the room first, so that the others hear at once that
+/// its client's awareness is gone, then closes the socket as `end` says.
+async fn finish(
+    socket: WebSocket,
+    inbox: Inbox,
+    server: Arc<Server>,
+    room: Arc<Room>,
+    id: ConnId,
+    end: End,
+) {
+    let name = room.name().to_owned();
+    let leaving = server.clone();
+    let leave = off_the_workers(server.rooms.persistent(), move || {
+        leaving.rooms.leave(room, id)
+    });
+    let unloaded = leave.await;
+    drop(inbox);
+    close(socket, end, &name, &server.config).await;
+    // After the socket and its buffers are freed: they are most of a room's memory.
+    if matches!(unloaded, Ok(true)) {
+        super::shared_read::release_spares();
+        crate::sys::release_free_memory();
+    }
+}
+
+/// Joins connection `id` to room `name`, loading the room first if it is not open; when that
+/// fails, says why in the log and gives the error to close the connection with, if any.
+async fn join(
+    server: Arc<Server>,
+    name: String,
+    id: ConnId,
+    outbox: Outbox,
+) -> Result<Arc<Room>, Option<ProtocolError>> {
+    let io = server.rooms.persistent();
+    let joining = {
+        let name = name.clone();
+        off_the_workers(io, move || server.rooms.join(&name, id, outbox))
+    };
+    match joining.await {
+        Ok(Ok(room)) => Ok(room),
+        Ok(Err(e)) => {
+            tracing::error!("room {name:?}: cannot load it: {}", crate::error::Chain(&e));
+            Err(Some(ProtocolError::Storage(format!(
+                "cannot load the document: {e}"
+            ))))
+        }
+        Err(e) => {
+            tracing::error!("room {name:?}: loading failed: {}", crate::error::Chain(&e));
+            Err(None)
         }
     }
 }
 
 /// Ends a connection as `end` says.
-async fn close(socket: WebSocket, end: End, name: &str, config: Config) {
+async fn close(socket: WebSocket, end: End, name: &str, config: &Config) {
     match end {
         End::Gone => drop(socket),
         End::Frozen => {
@@ -250,94 +286,53 @@ async fn off_the_workers<T: Send + 'static>(
     }
 }
 
+/// The serving loop's own state.
+struct Pump {
+    /// Ticks every ping interval: a ping, or the end of a client not heard since the
+    /// last one.
+    ping: Interval,
+    /// Whether anything came from the client since the last tick.
+    heard: bool,
+    /// Frames handled whose effects wait for the log's fdatasync.
+    uncommitted: usize,
+}
+
 /// One connection of a room, while it is served.
 struct Connection<'a> {
     socket: &'a mut WebSocket,
     inbox: &'a mut Inbox,
-    rooms: &'a Arc<Rooms>,
+    server: &'a Arc<Server>,
     room: &'a Arc<Room>,
     id: ConnId,
-    config: &'a Config,
 }
 
 impl Connection<'_> {
     /// Pumps frames both ways until the connection ends.
     async fn serve(&mut self, shutdown: &Hold) -> End {
-        let interval = self.config.ping_interval;
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut heard = true;
-        // Frames handled whose effects wait for the log's fdatasync.
-        let mut uncommitted = 0;
+        let interval = self.server.config.ping_interval;
+        // Built in place: a local moved into it would keep its own slot in the state.
+        let mut pump = Pump {
+            ping: tokio::time::interval_at(tokio::time::Instant::now() + interval, interval),
+            heard: true,
+            uncommitted: 0,
+        };
+        pump.ping
+            .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Waited for across the loop, not once per frame (see servers/echo.rs).
         let mut requested = pin!(shutdown.requested());
         loop {
-            // One poll of everything, in this order, instead of `select!`, whose futures
-            // (a `Notified` each for the queue and the overflow) made the task 250 bytes
-            // larger.
-            let next = poll_fn(|cx| {
-                if requested.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Next::Shutdown);
-                }
-                if let Poll::Ready(overflow) = self.inbox.poll_overflowed(cx) {
-                    return Poll::Ready(Next::Overflowed(overflow));
-                }
-                if ping.poll_tick(cx).is_ready() {
-                    return Poll::Ready(Next::Tick);
-                }
-                if let Poll::Ready(outgoing) = self.inbox.poll_recv(cx) {
-                    return Poll::Ready(Next::Outgoing(outgoing));
-                }
-                if let Poll::Ready(received) = self.socket.poll_recv(cx) {
-                    return Poll::Ready(Next::Received(received));
-                }
-                // Nothing else to do right now: commit what the frames before stored.
-                match uncommitted > 0 {
-                    true => Poll::Ready(Next::Commit),
-                    false => Poll::Pending,
-                }
-            })
-            .await;
-            // Decided before anything is awaited, so that only the boxed future, and not
-            // `next`, is kept across the await (the loop's state stays small).
-            let mut written = false;
+            // Each step is decided before anything is awaited, in a block of its own, so
+            // that only its boxed future, and not `next`, is kept across the await.
+            let written;
             let step = {
-                let decided = match next {
-                    Next::Shutdown => Step::Done(Err(End::Shutdown)),
-                    Next::Overflowed(overflow) => Step::Done(Err(dropped(overflow))),
-                    Next::Tick => match std::mem::replace(&mut heard, false) {
-                        true => Step::Await(self.send(Out::Ping, &mut ping)),
-                        false => Step::Done(Err(End::Frozen)),
-                    },
-                    Next::Outgoing(Some(Outgoing::Frame(frame))) => {
-                        written = true;
-                        Step::Await(self.send(Out::Frame(frame), &mut ping))
-                    }
-                    Next::Outgoing(Some(Outgoing::Flush)) => {
-                        written = true;
-                        Step::Await(self.send(Out::Flush, &mut ping))
-                    }
-                    Next::Outgoing(Some(Outgoing::Close(error))) => {
-                        Step::Done(Err(refused(&error)))
-                    }
-                    Next::Outgoing(None) => Step::Done(Err(dropped(Overflow {
-                        limit: self.config.max_outbox,
-                    }))),
-                    Next::Received(received) => {
-                        heard = true;
-                        match self.receive(received) {
-                            Ok(Handled::Done) => Step::Done(Ok(())),
-                            Ok(Handled::AwaitsCommit) => {
-                                uncommitted += 1;
-                                match uncommitted >= COMMIT_BATCH {
-                                    true => Step::Await(self.commit(&mut uncommitted)),
-                                    false => Step::Done(Ok(())),
-                                }
-                            }
-                            Err(error) => Step::Await(self.refuse(error)),
-                        }
-                    }
-                    Next::Commit => Step::Await(self.commit(&mut uncommitted)),
+                let decided = {
+                    let next =
+                        poll_fn(|cx| self.poll_next(cx, requested.as_mut(), &mut pump)).await;
+                    written = matches!(
+                        next,
+                        Next::Outgoing(Some(Outgoing::Frame(_) | Outgoing::Flush))
+                    );
+                    self.decide(next, &mut pump)
                 };
                 match decided {
                     Step::Done(done) => done,
@@ -350,11 +345,78 @@ impl Connection<'_> {
             if let Err(end) = step {
                 // What this connection's last frames stored must still reach the others
                 // (they wait for a commit), even though this connection is ending.
-                if uncommitted > 0 {
-                    let _ = self.commit(&mut uncommitted).await;
+                if pump.uncommitted > 0 {
+                    let _ = self.commit(&mut pump.uncommitted).await;
                 }
                 return end;
             }
+        }
+    }
+
+    /// One poll of everything, in this order, instead of `select!`, whose futures (a
+    /// `Notified` each for the queue and the overflow) made the task 250 bytes larger.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        requested: Pin<&mut impl Future<Output = ()>>,
+        pump: &mut Pump,
+    ) -> Poll<Next> {
+        if requested.poll(cx).is_ready() {
+            return Poll::Ready(Next::Shutdown);
+        }
+        if let Poll::Ready(overflow) = self.inbox.poll_overflowed(cx) {
+            return Poll::Ready(Next::Overflowed(overflow));
+        }
+        if pump.ping.poll_tick(cx).is_ready() {
+            return Poll::Ready(Next::Tick);
+        }
+        if let Poll::Ready(outgoing) = self.inbox.poll_recv(cx) {
+            return Poll::Ready(Next::Outgoing(outgoing));
+        }
+        if let Poll::Ready(received) = self.socket.poll_recv(cx) {
+            return Poll::Ready(Next::Received(received));
+        }
+        // Nothing else to do right now: commit what the frames before stored.
+        match pump.uncommitted > 0 {
+            true => Poll::Ready(Next::Commit),
+            false => Poll::Pending,
+        }
+    }
+
+    /// What to do about `next`.
+    fn decide<'a>(&'a mut self, next: Next, pump: &'a mut Pump) -> Step<'a> {
+        match next {
+            Next::Shutdown => Step::Done(Err(End::Shutdown)),
+            Next::Overflowed(overflow) => Step::Done(Err(dropped(overflow))),
+            Next::Tick => match std::mem::replace(&mut pump.heard, false) {
+                true => Step::Await(self.send(Out::Ping, &mut pump.ping)),
+                false => Step::Done(Err(End::Frozen)),
+            },
+            Next::Outgoing(Some(Outgoing::Frame(frame))) => {
+                Step::Await(self.send(Out::Frame(frame), &mut pump.ping))
+            }
+            Next::Outgoing(Some(Outgoing::Flush)) => {
+                Step::Await(self.send(Out::Flush, &mut pump.ping))
+            }
+            Next::Outgoing(Some(Outgoing::Close(error))) => Step::Done(Err(refused(&error))),
+            Next::Outgoing(None) => Step::Done(Err(dropped(Overflow {
+                limit: self.server.config.max_outbox,
+            }))),
+            Next::Received(received) => {
+                pump.heard = true;
+                match self.receive(received) {
+                    Ok(Handled::Done) => Step::Done(Ok(())),
+                    Ok(Handled::AwaitsCommit) => {
+                        pump.uncommitted += 1;
+                        match pump.uncommitted >= COMMIT_BATCH {
+                            true => Step::Await(self.commit(&mut pump.uncommitted)),
+                            false => Step::Done(Ok(())),
+                        }
+                    }
+                    Err(error) => Step::Await(self.refuse(error)),
+                }
+            }
+            Next::Commit => Step::Await(self.commit(&mut pump.uncommitted)),
         }
     }
 
@@ -418,8 +480,8 @@ impl Connection<'_> {
                 Refusal::Protocol(error) => error,
             };
             if let ProtocolError::Storage(_) = error {
-                let (rooms, room, e) = (self.rooms.clone(), self.room.clone(), error.clone());
-                let _ = tokio::task::spawn_blocking(move || rooms.discard(&room, &e)).await;
+                let (server, room, e) = (self.server.clone(), self.room.clone(), error.clone());
+                let _ = tokio::task::spawn_blocking(move || server.rooms.discard(&room, &e)).await;
             }
             Err(refused(&error))
         })
