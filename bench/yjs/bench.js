@@ -228,13 +228,13 @@ function memKiB (pid) {
  * has come and gone (the first room pages in code and allocator pools that no later room
  * needs again). RSS after unloading is compared with the server as it started.
  */
-async function memory (server) {
+async function memory (server, cycles = CYCLES) {
   const empty = memKiB(server.pid)
   await unload(await loadRooms(server, 'warm-up', 1))
   const warm = memKiB(server.pid)
   let loaded
   const after = []
-  for (let cycle = 0; cycle < CYCLES; cycle++) {
+  for (let cycle = 0; cycle < cycles; cycle++) {
     const providers = await loadRooms(server, cycle, ROOMS)
     if (cycle === 0) loaded = memKiB(server.pid)
     await unload(providers)
@@ -286,13 +286,18 @@ const LOADS = {
   pair: s => fanOut(s, 'pair', 1, updateFrames(SECONDS * RATE), RATE),
   fan: s => fanOut(s, 'fan', READERS, updateFrames(SECONDS * RATE), RATE),
   flood: s => fanOut(s, 'flood', READERS, updateFrames(FLOOD), Infinity),
-  memory
+  memory,
+  // Memory per room alone: one cycle of load and unload.
+  rooms: s => memory(s, 1)
 }
 
 async function run (kind, load) {
   progress(`${kind}: ${load}`)
   return await withServer(kind, LOADS[load])
 }
+
+/** The median of `values` (sorts them). */
+const median = values => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /**
  * The rate loads, in ROUNDS rounds that each run every server once in turn (wsreg, the
@@ -308,7 +313,6 @@ async function measureRates () {
       for (const load of ['pair', 'fan']) runs[kind][load].push(await run(kind, load))
     }
   }
-  const median = values => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const summary = results => ({
     ...Object.fromEntries(Object.keys(results[0]).map(field => [field, median(results.map(r => r[field]))])),
     rounds: results.map(r => r.cpuPerUpdateUs)
@@ -319,8 +323,25 @@ async function measureRates () {
   }]))
 }
 
+/**
+ * The flood, and the memory load with its CYCLES cycles, once; memory per room in ROUNDS
+ * rounds on fresh servers (the first is the memory load's), since the reference's
+ * figure moves with its garbage collector (77–144 KiB in single runs).
+ */
 async function measureOnce (kind) {
-  return { flood: await run(kind, 'flood'), mem: await run(kind, 'memory') }
+  const flood = await run(kind, 'flood')
+  const mem = await run(kind, 'memory')
+  const perRoom = [mem.loadedPerRoom]
+  const anonPerRoom = [mem.anonPerRoom]
+  for (let round = 1; round < ROUNDS; round++) {
+    const again = await run(kind, 'rooms')
+    perRoom.push(again.loadedPerRoom)
+    anonPerRoom.push(again.anonPerRoom)
+  }
+  return {
+    flood,
+    mem: { ...mem, loadedPerRoom: median(perRoom.slice()), anonPerRoom: median(anonPerRoom), perRoomRounds: perRoom }
+  }
 }
 
 async function measureDurable () {
@@ -364,6 +385,8 @@ const grownWarm = m => m.afterMax / m.warm - 1
 const grownAnon = m => (m.afterMax - m.afterMaxFile) / m.empty - 1
 // A rate load's median CPU per update, and each round's.
 const cpu = m => `${f1(m.cpuPerUpdateUs)} µs` + (ROUNDS > 1 ? ` (${m.rounds.map(f1).join(', ')})` : '')
+// The median memory per room, and each round's.
+const perRoom = m => `${f1(m.loadedPerRoom)} KiB` + (ROUNDS > 1 ? ` (${m.perRoomRounds.map(f1).join(', ')})` : '')
 const rows = [
   ['A → server → B at 1,000 updates/s: server CPU per update', cpu(ours.pair), cpu(ref.pair), less(ours.pair.cpuPerUpdateUs, ref.pair.cpuPerUpdateUs), target(ours.pair.cpuPerUpdateUs * 3 <= ref.pair.cpuPerUpdateUs, '≤ 1/3')],
   ['same, latency p50 / p99', `${f2(ours.pair.p50)} / ${f2(ours.pair.p99)} ms`, `${f2(ref.pair.p50)} / ${f2(ref.pair.p99)} ms`, `p99 ${f2(ours.pair.p99 / ref.pair.p99)}×`, ''],
@@ -373,7 +396,7 @@ const rows = [
   ['same, the floor (a bare forwarder, below)', `${cpu(floor.fan)}, kernel ${f1(floor.fan.kernelShare * 100)} %`, '', `${f2(ours.fan.cpuPerUpdateUs / floor.fan.cpuPerUpdateUs)}× the floor`, `1/3 of the reference is ${floor.fan.cpuPerUpdateUs * 3 <= ref.fan.cpuPerUpdateUs ? 'above' : '**below**'} the floor`],
   [`same, all ${READERS} have it, p50 / p99`, `${f2(ours.fan.p50)} / ${f2(ours.fan.p99)} ms`, `${f2(ref.fan.p50)} / ${f2(ref.fan.p99)} ms`, `p99 ${f2(ours.fan.p99 / ref.fan.p99)}×`, target(ours.fan.p99 * 2 <= ref.fan.p99, 'p99 ≤ 1/2')],
   [`flood fan-out (${int(FLOOD)} updates → ${READERS} readers), deliveries/s`, int(ours.flood.deliveriesPerSec), int(ref.flood.deliveriesPerSec), `${f2(ours.flood.deliveriesPerSec / ref.flood.deliveriesPerSec)}×`, ''],
-  [`${ROOMS} rooms × 2 clients × 10 KiB: memory per room (RSS)`, `${f1(ours.mem.loadedPerRoom)} KiB`, `${f1(ref.mem.loadedPerRoom)} KiB`, less(ours.mem.loadedPerRoom, ref.mem.loadedPerRoom), target(ours.mem.loadedPerRoom * 5 <= ref.mem.loadedPerRoom, '≤ 1/5')],
+  [`${ROOMS} rooms × 2 clients × 10 KiB: memory per room (RSS)`, perRoom(ours.mem), perRoom(ref.mem), less(ours.mem.loadedPerRoom, ref.mem.loadedPerRoom), target(ours.mem.loadedPerRoom * 5 <= ref.mem.loadedPerRoom, '≤ 1/5')],
   ['same, of it anonymous (heap, stacks)', `${f1(ours.mem.anonPerRoom)} KiB`, `${f1(ref.mem.anonPerRoom)} KiB`, '', ''],
   ['RSS: empty server', `${f1(ours.mem.empty / 1024)} MiB`, `${f1(ref.mem.empty / 1024)} MiB`, '', ''],
   [`RSS 1 s after every client left: cycle 1 / cycle ${CYCLES} / worst`, `${f1(ours.mem.afterFirst / 1024)} / ${f1(ours.mem.afterLast / 1024)} / ${f1(ours.mem.afterMax / 1024)} MiB (+${f1(grown(ours.mem) * 100)} %)`, `${f1(ref.mem.afterFirst / 1024)} / ${f1(ref.mem.afterLast / 1024)} / ${f1(ref.mem.afterMax / 1024)} MiB (+${f1(grown(ref.mem) * 100)} %)`, '', target(grown(ours.mem) <= 0.1, '≤ empty + 10 %')],
@@ -387,7 +410,7 @@ const table = [
   '## `wsreg yjs` against the reference y-websocket server',
   '',
   `Rerun: \`bench/yjs/run.sh${quick ? ' --quick' : ''}\` (installs @y/websocket-server 0.1.1, yjs 13.6 and y-websocket 3.1 into bench/yjs/node_modules, builds target/release/wsreg and the floor, runs both servers and the floor under the same loads in one run, loopback only). ` +
-    `Measured ${new Date().toISOString().slice(0, 10)} on a 2-core machine shared with other builds: single figures are noisy. The rate loads ran in ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, each running wsreg, the reference and the floor in turn on fresh servers; each figure is the median of its rounds, and the CPU rows give every round in brackets.${quick ? ' **Quick run** (shorter loads, fewer rooms and cycles).' : ''}`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on a 2-core machine shared with other builds: single figures are noisy. The rate loads ran in ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, each running wsreg, the reference and the floor in turn on fresh servers, and memory per room in as many on fresh servers (the first within the memory load); each figure is the median of its rounds, and the CPU and memory-per-room rows give every round in brackets.${quick ? ' **Quick run** (shorter loads, fewer rooms and cycles).' : ''}`,
   '',
   '| measure | wsreg yjs | reference | wsreg is | issue 15 target |',
   '|---|---|---|---|---|',
