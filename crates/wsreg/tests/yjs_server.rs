@@ -391,6 +391,33 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_carry_on() {
 }
 
 #[tokio::test]
+async fn sigterm_closes_every_connection_of_every_room_with_1001_and_exits_0() {
+    let reg = Registry::new();
+    let (mut server, addr) = start(&reg, &[]);
+    let mut clients = Vec::new();
+    for room in ["a", "a", "b"] {
+        clients.push(Client::join(&addr, room).await);
+    }
+    server.signal(libc::SIGTERM);
+    for mut client in clients {
+        let close = loop {
+            let frame = tokio::time::timeout(STEP, client.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("the connection is open")
+                .expect("a frame");
+            if let Ws::Close(close) = frame {
+                break close;
+            }
+        };
+        let code = close.expect("a close code").code;
+        assert_eq!(u16::from(code), 1001, "going away");
+    }
+    assert!(server.wait_exit(STEP).success());
+    assert!(reg.ids().is_empty(), "unregistered");
+}
+
+#[tokio::test]
 async fn a_frozen_client_is_dropped_after_a_missed_ping_and_its_awareness_removed() {
     let reg = Registry::new();
     let (_server, addr) = start(&reg, &["--ping-interval", "200ms"]);

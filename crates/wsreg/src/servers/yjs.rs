@@ -22,20 +22,23 @@
 //! - Liveness: the server pings every `ping_interval`; a connection that has sent
 //!   nothing (not even the pong) by the next ping, or whose socket accepts nothing for
 //!   two ticks of the ping interval, is frozen and is dropped; leaving the room removes
-//!   its awareness.
+//!   its awareness. The ticks come from one timer for the whole server ([`Ticker`]),
+//!   through each connection's queue, as does the shutdown: a timer and a shutdown
+//!   waiter per connection cost each one 128 bytes of `Sleep` and 120 of its task. The
+//!   timer sleeps while no room is open.
 //! - A connection that falls more than `max_outbox` bytes behind is closed with 1013;
 //!   the room tells its task at once, even in the middle of a blocked socket write.
 //! - A connection's task is most of its memory, and a task is as large as its largest
 //!   state: joining, leaving and closing are boxed (inline they made every task 2.9 KiB,
 //!   for states that run once), [`connection`] is an `async` block, not an `async fn`
-//!   (which kept its arguments twice), a blocked send counts ping ticks instead of
-//!   holding a timer, and a send, a commit and a refusal are boxed (they were the
+//!   (which kept its arguments twice), a blocked send counts the server's ticks instead
+//!   of holding a timer, and a send, a commit and a refusal are boxed (they were the
 //!   serving loop's largest states, and frames mostly go straight into the socket). The
 //!   loop waits with one `poll_fn` over `poll_*` methods, not `select!` over futures
 //!   (their `Notify` waiters were 250 bytes), and decides each step before it awaits
 //!   one; what follows the serving (leaving, closing) is one boxed future, since a
 //!   local alive across two awaits keeps its place in every state. The connection's
-//!   state is 496 bytes, 256 of them the serving loop's, and its task 640 bytes (tokio
+//!   state is 360 bytes, 120 of them the serving loop's, and its task 512 bytes (tokio
 //!   aligns a task to 128 bytes; it was 1,280 in the first stop of 2026-12-03;
 //!   measured with `-Zprint-type-sizes`).
 //!
@@ -46,7 +49,7 @@
 
 use std::future::poll_fn;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,7 +59,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::FutureExt;
-use tokio::time::Interval;
 
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
 use crate::shutdown::{Hold, Shutdown};
@@ -96,15 +98,52 @@ pub struct Config {
 
 /// The Yjs server's routes: a WebSocket upgrade at every path, the path naming the room.
 pub fn router(rooms: Rooms, config: Config) -> Router {
-    Router::new()
-        .fallback(accept)
-        .with_state(Arc::new(Server { rooms, config }))
+    Router::new().fallback(accept).with_state(Arc::new(Server {
+        rooms: Arc::new(rooms),
+        config,
+        ticker: OnceLock::new(),
+    }))
 }
 
 /// What every connection of a server shares: one pointer in each connection's task.
 struct Server {
-    rooms: Rooms,
+    rooms: Arc<Rooms>,
     config: Config,
+    /// Started by the first connection (the router is built before the runtime).
+    ticker: OnceLock<Ticker>,
+}
+
+/// The server's one timer: every ping interval while a room is open, a tick to every
+/// connection; at the shutdown, the shutdown to every connection. Stopped when dropped
+/// (with the server).
+struct Ticker {
+    task: tokio::task::AbortHandle,
+}
+
+impl Ticker {
+    fn start(rooms: Arc<Rooms>, every: Duration, shutdown: Shutdown) -> Ticker {
+        let ticks = async move {
+            tokio::select! {
+                () = shutdown.requested() => rooms.shut_down(),
+                () = async {
+                    loop {
+                        rooms.any_open().await;
+                        tokio::time::sleep(every).await;
+                        rooms.tick();
+                    }
+                } => {}
+            }
+        };
+        Ticker {
+            task: tokio::spawn(ticks).abort_handle(),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 async fn accept(
@@ -120,6 +159,14 @@ async fn accept(
             return (StatusCode::URI_TOO_LONG, body).into_response();
         }
     };
+    let ticker = || {
+        Ticker::start(
+            server.rooms.clone(),
+            server.config.ping_interval,
+            shutdown.clone(),
+        )
+    };
+    server.ticker.get_or_init(ticker);
     let max_message = server.config.max_message;
     socket::upgrade(ws, max_message, shutdown, move |socket, shutdown| {
         connection(socket, shutdown, server, name)
@@ -163,7 +210,7 @@ enum Step<'a> {
 #[allow(clippy::manual_async_fn)]
 fn connection(
     mut socket: WebSocket,
-    shutdown: Hold,
+    hold: Hold,
     server: Arc<Server>,
     name: String,
 ) -> impl Future<Output = ()> + Send {
@@ -194,9 +241,12 @@ fn connection(
                 room: &room,
                 id,
             };
-            conn.serve(&shutdown).await
+            conn.serve().await
         };
-        Box::pin(finish(socket, inbox, server, room, id, end)).await
+        Box::pin(finish(socket, inbox, server, room, id, end)).await;
+        // The server's shutdown waits for this connection until here (its signal
+        // comes through the inbox).
+        drop(hold);
     }
 }
 
@@ -288,10 +338,8 @@ async fn off_the_workers<T: Send + 'static>(
 
 /// The serving loop's own state.
 struct Pump {
-    /// Ticks every ping interval: a ping, or the end of a client not heard since the
-    /// last one.
-    ping: Interval,
-    /// Whether anything came from the client since the last tick.
+    /// Whether anything came from the client since the last tick of the server's ping
+    /// interval (at a tick: a ping if so, else the client is frozen).
     heard: bool,
     /// Frames handled whose effects wait for the log's fdatasync.
     uncommitted: usize,
@@ -308,26 +356,18 @@ struct Connection<'a> {
 
 impl Connection<'_> {
     /// Pumps frames both ways until the connection ends.
-    async fn serve(&mut self, shutdown: &Hold) -> End {
-        let interval = self.server.config.ping_interval;
-        // Built in place: a local moved into it would keep its own slot in the state.
+    async fn serve(&mut self) -> End {
         let mut pump = Pump {
-            ping: tokio::time::interval_at(tokio::time::Instant::now() + interval, interval),
             heard: true,
             uncommitted: 0,
         };
-        pump.ping
-            .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Waited for across the loop, not once per frame (see servers/echo.rs).
-        let mut requested = pin!(shutdown.requested());
         loop {
             // Each step is decided before anything is awaited, in a block of its own, so
             // that only its boxed future, and not `next`, is kept across the await.
             let written;
             let step = {
                 let decided = {
-                    let next =
-                        poll_fn(|cx| self.poll_next(cx, requested.as_mut(), &mut pump)).await;
+                    let next = poll_fn(|cx| self.poll_next(cx, &pump)).await;
                     written = matches!(
                         next,
                         Next::Outgoing(Some(Outgoing::Frame(_) | Outgoing::Flush))
@@ -355,19 +395,14 @@ impl Connection<'_> {
 
     /// One poll of everything, in this order, instead of `select!`, whose futures (a
     /// `Notified` each for the queue and the overflow) made the task 250 bytes larger.
-    fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-        requested: Pin<&mut impl Future<Output = ()>>,
-        pump: &mut Pump,
-    ) -> Poll<Next> {
-        if requested.poll(cx).is_ready() {
+    fn poll_next(&mut self, cx: &mut Context<'_>, pump: &Pump) -> Poll<Next> {
+        if self.inbox.poll_shutdown(cx).is_ready() {
             return Poll::Ready(Next::Shutdown);
         }
         if let Poll::Ready(overflow) = self.inbox.poll_overflowed(cx) {
             return Poll::Ready(Next::Overflowed(overflow));
         }
-        if pump.ping.poll_tick(cx).is_ready() {
+        if self.inbox.poll_tick(cx).is_ready() {
             return Poll::Ready(Next::Tick);
         }
         if let Poll::Ready(outgoing) = self.inbox.poll_recv(cx) {
@@ -389,15 +424,13 @@ impl Connection<'_> {
             Next::Shutdown => Step::Done(Err(End::Shutdown)),
             Next::Overflowed(overflow) => Step::Done(Err(dropped(overflow))),
             Next::Tick => match std::mem::replace(&mut pump.heard, false) {
-                true => Step::Await(self.send(Out::Ping, &mut pump.ping)),
+                true => Step::Await(self.send(Out::Ping)),
                 false => Step::Done(Err(End::Frozen)),
             },
             Next::Outgoing(Some(Outgoing::Frame(frame))) => {
-                Step::Await(self.send(Out::Frame(frame), &mut pump.ping))
+                Step::Await(self.send(Out::Frame(frame)))
             }
-            Next::Outgoing(Some(Outgoing::Flush)) => {
-                Step::Await(self.send(Out::Flush, &mut pump.ping))
-            }
+            Next::Outgoing(Some(Outgoing::Flush)) => Step::Await(self.send(Out::Flush)),
             Next::Outgoing(Some(Outgoing::Close(error))) => Step::Done(Err(refused(&error))),
             Next::Outgoing(None) => Step::Done(Err(dropped(Overflow {
                 limit: self.server.config.max_outbox,
@@ -493,11 +526,7 @@ impl Connection<'_> {
     /// than a timer of its own: a `Sleep` made the state of every connection's task 112
     /// bytes larger. Its future is boxed: it is the largest state of the serving loop
     /// and rarely alive (frames mostly go straight into the socket).
-    fn send<'a>(
-        &'a mut self,
-        out: Out,
-        ping: &'a mut Interval,
-    ) -> Pin<Box<impl Future<Output = Result<(), End>> + 'a>> {
+    fn send(&mut self, out: Out) -> Pin<Box<impl Future<Output = Result<(), End>> + '_>> {
         Box::pin(async move {
             let inbox = &*self.inbox;
             let mut overflowed = poll_fn(|cx| inbox.poll_overflowed(cx));
@@ -517,7 +546,7 @@ impl Connection<'_> {
                 tokio::select! {
                     sent = &mut sending => return sent.map_err(|_| End::Gone),
                     overflow = &mut overflowed => return Err(dropped(overflow)),
-                    _ = ping.tick() => {}
+                    () = poll_fn(|cx| inbox.poll_tick(cx)) => {}
                 }
             }
             Err(End::Frozen)

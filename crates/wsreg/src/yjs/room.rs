@@ -327,6 +327,14 @@ impl Room {
         true
     }
 
+    /// Calls `f` with the queue of each of the room's connections, under the room's lock
+    /// (`f` must not block).
+    pub fn for_each_outbox(&self, mut f: impl FnMut(&Outbox)) {
+        for peer in self.lock().peers.values() {
+            f(&peer.outbox);
+        }
+    }
+
     /// Closes every connection with `error` (the room is being discarded).
     pub fn close_all(&self, error: &ProtocolError) {
         let mut state = self.lock();

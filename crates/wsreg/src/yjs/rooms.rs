@@ -11,11 +11,18 @@
 //! left is marked closed and compacted under its lock before it leaves the map, and a
 //! join that finds it closed (it looked the room up just before) replaces it by a fresh
 //! room, which loads the compacted file.
+//!
+//! The server's signals go to every connection through the rooms ([`Rooms::tick`],
+//! [`Rooms::shut_down`]): a connection is in its room from its join to its leave, the
+//! only time it needs them. A join after the shutdown began is told at once.
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use super::message::ProtocolError;
 use super::outbox::Outbox;
@@ -27,6 +34,10 @@ pub struct Rooms {
     open: Mutex<HashMap<String, Arc<Room>>>,
     data_dir: Option<PathBuf>,
     settings: Settings,
+    /// Notified when a room opens: the server's ticker sleeps while none is open.
+    opened: Notify,
+    /// The server is shutting down.
+    closing: AtomicBool,
 }
 
 impl Rooms {
@@ -44,6 +55,8 @@ impl Rooms {
             open: Mutex::new(HashMap::new()),
             data_dir,
             settings,
+            opened: Notify::new(),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -65,7 +78,14 @@ impl Rooms {
                 .or_insert_with(|| self.create(name))
                 .clone();
             match room.join(conn, outbox.clone()) {
-                Ok(()) => return Ok(room),
+                Ok(()) => {
+                    // After the join: a shutdown that began before it is seen here, one
+                    // that begins later finds this connection in its room.
+                    if self.closing.load(Ordering::SeqCst) {
+                        outbox.shut_down();
+                    }
+                    return Ok(room);
+                }
                 Err(JoinError::Closed) => self.remove(&room),
                 Err(JoinError::Load(e)) => {
                     self.remove(&room);
@@ -80,7 +100,35 @@ impl Rooms {
             .data_dir
             .as_ref()
             .map(|d| d.join(room_name::file_name(name)));
+        self.opened.notify_one();
         Room::new(name, path, self.settings)
+    }
+
+    /// Resolves once a room is open (at once if one is).
+    pub async fn any_open(&self) {
+        // A room opened after this check left a permit in `opened`.
+        if self.lock().is_empty() {
+            self.opened.notified().await;
+        }
+    }
+
+    /// Tells every connection of every open room that the ping interval went by.
+    pub fn tick(&self) {
+        self.for_each_outbox(Outbox::tick);
+    }
+
+    /// Tells every connection, now and joining later, that the server is shutting down.
+    pub fn shut_down(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.for_each_outbox(Outbox::shut_down);
+    }
+
+    fn for_each_outbox(&self, f: impl Fn(&Outbox)) {
+        // The rooms are taken out of the map's lock first: joins go on meanwhile.
+        let rooms: Vec<Arc<Room>> = self.lock().values().cloned().collect();
+        for room in rooms {
+            room.for_each_outbox(&f);
+        }
     }
 
     /// Takes `room` out of the map, if it is still there (and not a newer room).
