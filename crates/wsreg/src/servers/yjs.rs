@@ -65,7 +65,7 @@ use crate::shutdown::{Hold, Shutdown};
 use crate::yjs::message::close_code;
 use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outbox, Outgoing, Overflow, Written};
 use crate::yjs::room::{ConnId, Handled, Room};
-use crate::yjs::{ProtocolError, Rooms, room_name};
+use crate::yjs::{ProtocolError, Rooms, Ticker, room_name};
 
 /// The kind Yjs servers register as.
 pub const KIND: &str = "yjs";
@@ -111,39 +111,6 @@ struct Server {
     config: Config,
     /// Started by the first connection (the router is built before the runtime).
     ticker: OnceLock<Ticker>,
-}
-
-/// The server's one timer: every ping interval while a room is open, a tick to every
-/// connection; at the shutdown, the shutdown to every connection. Stopped when dropped
-/// (with the server).
-struct Ticker {
-    task: tokio::task::AbortHandle,
-}
-
-impl Ticker {
-    fn start(rooms: Arc<Rooms>, every: Duration, shutdown: Shutdown) -> Ticker {
-        let ticks = async move {
-            tokio::select! {
-                () = shutdown.requested() => rooms.shut_down(),
-                () = async {
-                    loop {
-                        rooms.any_open().await;
-                        tokio::time::sleep(every).await;
-                        rooms.tick();
-                    }
-                } => {}
-            }
-        };
-        Ticker {
-            task: tokio::spawn(ticks).abort_handle(),
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 async fn accept(

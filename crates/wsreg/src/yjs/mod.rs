@@ -10,6 +10,7 @@
 //! - [`outbox`]: a connection's queue of outgoing frames, shared between peers and
 //!   bounded in bytes.
 //! - [`rooms`]: the open rooms, loaded on first use and unloaded when empty.
+//! - [`ticker`]: the server's one timer, ticking every connection for its pings.
 //! - [`update_log`]: a document's append-only log file and its compaction.
 //! - [`room_name`]: room names and the file names they are stored under.
 //! - [`heap`]: giving an unloaded room's memory back to the system (glibc's per-thread
@@ -25,9 +26,11 @@ pub mod outbox;
 pub mod room;
 pub mod room_name;
 pub mod rooms;
+pub mod ticker;
 pub mod update_log;
 
 pub use message::ProtocolError;
 pub use outbox::{DEFAULT_MAX_OUTBOX, Outgoing};
 pub use room::{ConnId, Room, Settings};
 pub use rooms::Rooms;
+pub use ticker::Ticker;
