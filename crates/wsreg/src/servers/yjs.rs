@@ -58,12 +58,13 @@ use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::FutureExt;
 
 use super::socket::{self, Message, Sender, Upgrade, WebSocket};
 use crate::shutdown::{Hold, Shutdown};
 use crate::yjs::message::close_code;
-use crate::yjs::outbox::{self, Binary, Direct, Inbox, Outbox, Outgoing, Overflow, Written};
+use crate::yjs::outbox::{
+    self, Binary, Direct, Inbox, Outbox, Outgoing, Overflow, Signal, Written,
+};
 use crate::yjs::room::{ConnId, Handled, Room};
 use crate::yjs::{ProtocolError, Rooms, Ticker, room_name};
 
@@ -156,9 +157,7 @@ enum End {
 
 /// What woke a connection's serving loop.
 enum Next {
-    Shutdown,
-    Overflowed(Overflow),
-    Tick,
+    Signal(Signal),
     Outgoing(Option<Outgoing>),
     Received(Option<Result<Message, socket::Error>>),
     Commit,
@@ -189,15 +188,13 @@ fn connection(
         // Each step in a block of its own, and what follows the serving in a boxed
         // future: a local alive across two awaits stays in the task's state for all of
         // its life, the serving too (the join's result, the end, the room's name).
-        let room = {
-            match join.await {
-                Ok(room) => room,
-                Err(Some(error)) => {
-                    let (code, reason) = (error.close_code(), error.close_reason());
-                    return Box::pin(socket::close_refused(socket, code, reason)).await;
-                }
-                Err(None) => return,
+        let room = match join.await {
+            Ok(room) => room,
+            Err(Some(error)) => {
+                let (code, reason) = (error.close_code(), error.close_reason());
+                return Box::pin(socket::close_refused(socket, code, reason)).await;
             }
+            Err(None) => return,
         };
         tracing::debug!("connection joined room {:?}", room.name());
         let end = {
@@ -363,14 +360,8 @@ impl Connection<'_> {
     /// One poll of everything, in this order, instead of `select!`, whose futures (a
     /// `Notified` each for the queue and the overflow) made the task 250 bytes larger.
     fn poll_next(&mut self, cx: &mut Context<'_>, pump: &Pump) -> Poll<Next> {
-        if self.inbox.poll_shutdown(cx).is_ready() {
-            return Poll::Ready(Next::Shutdown);
-        }
-        if let Poll::Ready(overflow) = self.inbox.poll_overflowed(cx) {
-            return Poll::Ready(Next::Overflowed(overflow));
-        }
-        if self.inbox.poll_tick(cx).is_ready() {
-            return Poll::Ready(Next::Tick);
+        if let Poll::Ready(signal) = self.inbox.poll_signal(cx) {
+            return Poll::Ready(Next::Signal(signal));
         }
         if let Poll::Ready(outgoing) = self.inbox.poll_recv(cx) {
             return Poll::Ready(Next::Outgoing(outgoing));
@@ -388,9 +379,9 @@ impl Connection<'_> {
     /// What to do about `next`.
     fn decide<'a>(&'a mut self, next: Next, pump: &'a mut Pump) -> Step<'a> {
         match next {
-            Next::Shutdown => Step::Done(Err(End::Shutdown)),
-            Next::Overflowed(overflow) => Step::Done(Err(dropped(overflow))),
-            Next::Tick => match std::mem::replace(&mut pump.heard, false) {
+            Next::Signal(Signal::Shutdown) => Step::Done(Err(End::Shutdown)),
+            Next::Signal(Signal::Overflowed(overflow)) => Step::Done(Err(dropped(overflow))),
+            Next::Signal(Signal::Tick) => match std::mem::replace(&mut pump.heard, false) {
                 true => Step::Await(self.send(Out::Ping)),
                 false => Step::Done(Err(End::Frozen)),
             },
@@ -491,12 +482,13 @@ impl Connection<'_> {
     /// room drops this connection meanwhile or the socket takes nothing for two ticks of
     /// `ping`, a whole interval at least (a client that stopped reading). Ticks rather
     /// than a timer of its own: a `Sleep` made the state of every connection's task 112
-    /// bytes larger. Its future is boxed: it is the largest state of the serving loop
-    /// and rarely alive (frames mostly go straight into the socket).
+    /// bytes larger. A shutdown does not cut a send short (a slow client still gets the
+    /// rest of its frame and then 1001); the server's grace period bounds it. Its future
+    /// is boxed: it is the largest state of the serving loop and rarely alive (frames
+    /// mostly go straight into the socket).
     fn send(&mut self, out: Out) -> Pin<Box<impl Future<Output = Result<(), End>> + '_>> {
         Box::pin(async move {
             let inbox = &*self.inbox;
-            let mut overflowed = poll_fn(|cx| inbox.poll_overflowed(cx));
             let socket = &mut *self.socket;
             let mut sending = pin!(async move {
                 match out {
@@ -505,18 +497,27 @@ impl Connection<'_> {
                     Out::Flush => socket.flush().await,
                 }
             });
-            // The usual case, a socket with room in its buffer, waits for nothing.
-            if let Some(sent) = sending.as_mut().now_or_never() {
-                return sent.map_err(|_| End::Gone);
-            }
-            for _ in 0..2 {
-                tokio::select! {
-                    sent = &mut sending => return sent.map_err(|_| End::Gone),
-                    overflow = &mut overflowed => return Err(dropped(overflow)),
-                    () = poll_fn(|cx| inbox.poll_tick(cx)) => {}
+            let mut ticks = 0;
+            poll_fn(|cx| {
+                if let Poll::Ready(sent) = sending.as_mut().poll(cx) {
+                    return Poll::Ready(sent.map_err(|_| End::Gone));
                 }
-            }
-            Err(End::Frozen)
+                match inbox.poll_signal(cx) {
+                    Poll::Ready(Signal::Overflowed(overflow)) => {
+                        Poll::Ready(Err(dropped(overflow)))
+                    }
+                    Poll::Ready(Signal::Tick) => {
+                        ticks += 1;
+                        match ticks {
+                            2 => Poll::Ready(Err(End::Frozen)),
+                            // The tick is taken and the waker registered: the next one wakes.
+                            _ => Poll::Pending,
+                        }
+                    }
+                    Poll::Ready(Signal::Shutdown) | Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
         })
     }
 }

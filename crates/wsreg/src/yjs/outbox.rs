@@ -17,18 +17,19 @@
 //! a room forwarding an update to its peers. What the socket does not take at once is
 //! queued (or, for the rest of a frame begun, left to the writer to finish) in order.
 //!
-//! The server's signals reach the writer here too: each tick of the server's ping
-//! interval ([`Outbox::tick`]) and its shutdown ([`Outbox::shut_down`]). One timer for
-//! the server rather than one per connection: a `Sleep` cost every connection 128
-//! bytes, and its wait 88 more in its task.
+//! The server's signals reach the writer here too, as bits of one byte beside the
+//! room's overflow ([`Signal`]): each tick of the server's ping interval
+//! ([`Outbox::tick`]) and its shutdown ([`Outbox::shut_down`]). One timer for the
+//! server rather than one per connection: a `Sleep` cost every connection 128 bytes, and
+//! its wait 88 more in its task.
 //!
 //! The writer is one task, so one [`AtomicWaker`] wakes it for everything (a frame
-//! queued, the overflow, the last sender gone, a signal), and it waits through `poll_*` methods
+//! queued, a signal, the last sender gone), and it waits through `poll_*` methods
 //! rather than futures: two `Notify`s and the futures waiting on them made every
 //! connection's queue and task about 250 bytes larger (`-Zprint-type-sizes`).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -78,10 +79,9 @@ struct Shared {
     limit: usize,
     /// Live [`Outbox`] handles; none left means the room let go of the connection.
     senders: AtomicUsize,
-    overflowed: AtomicBool,
-    /// The server's signals not taken yet: [`TICK`], [`SHUTDOWN`].
+    /// The signals not taken yet: [`TICK`], [`SHUTDOWN`], [`OVERFLOW`].
     signals: AtomicU8,
-    /// The writer's task, woken when a message is queued, on overflow and when the last
+    /// The writer's task, woken when a message is queued, on a signal and when the last
     /// sender is gone.
     writer: AtomicWaker,
 }
@@ -90,6 +90,19 @@ struct Shared {
 const TICK: u8 = 1;
 /// The server is shutting down (stays set).
 const SHUTDOWN: u8 = 2;
+/// The room dropped the connection for falling behind (stays set).
+const OVERFLOW: u8 = 4;
+
+/// What the writer is told apart from the queue, most pressing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The server is shutting down.
+    Shutdown,
+    /// The room dropped this connection for falling behind.
+    Overflowed(Overflow),
+    /// The server's ping interval went by.
+    Tick,
+}
 
 #[derive(Default)]
 struct Queue {
@@ -130,7 +143,6 @@ pub fn outbox(limit: usize, direct: Option<Box<dyn Direct>>) -> (Outbox, Inbox) 
         queued: AtomicUsize::new(0),
         limit,
         senders: AtomicUsize::new(1),
-        overflowed: AtomicBool::new(false),
         signals: AtomicU8::new(0),
         writer: AtomicWaker::new(),
     });
@@ -181,8 +193,7 @@ impl Outbox {
 
     /// Tells the writer that the room dropped this connection for falling behind.
     pub fn overflow(&self) {
-        self.shared.overflowed.store(true, Ordering::Release);
-        self.shared.writer.wake();
+        self.signal(OVERFLOW);
     }
 
     /// Tells the writer that the server's ping interval went by (ticks it has not taken
@@ -258,36 +269,25 @@ impl Inbox {
         self.shared.queue().taken = false;
     }
 
-    /// Ready once the room has dropped this connection for falling behind (polled
-    /// apart from [`Inbox::poll_recv`], so that the writer notices it while it receives
-    /// or sends). Wakes the same task as `poll_recv`.
-    pub fn poll_overflowed(&self, cx: &mut Context<'_>) -> Poll<Overflow> {
+    /// The most pressing signal not taken yet ([`Signal`] lists them in order); a tick
+    /// is taken once (several not taken in between count as one), the shutdown and the
+    /// overflow stay. Polled apart from [`Inbox::poll_recv`], so that the writer also
+    /// notices them while it receives or sends; wakes the same task.
+    pub fn poll_signal(&self, cx: &mut Context<'_>) -> Poll<Signal> {
         self.shared.writer.register(cx.waker());
-        match self.shared.overflowed.load(Ordering::Acquire) {
-            true => Poll::Ready(Overflow {
+        let signals = self.shared.signals.load(Ordering::Acquire);
+        if signals & SHUTDOWN != 0 {
+            Poll::Ready(Signal::Shutdown)
+        } else if signals & OVERFLOW != 0 {
+            Poll::Ready(Signal::Overflowed(Overflow {
                 limit: self.shared.limit,
-            }),
-            false => Poll::Pending,
-        }
-    }
-
-    /// Ready once for each [`Outbox::tick`] (or several not taken in between). Wakes the
-    /// same task as `poll_recv`.
-    pub fn poll_tick(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.writer.register(cx.waker());
-        match self.shared.signals.fetch_and(!TICK, Ordering::AcqRel) & TICK {
-            0 => Poll::Pending,
-            _ => Poll::Ready(()),
-        }
-    }
-
-    /// Ready once [`Outbox::shut_down`] was called, and from then on. Wakes the same task
-    /// as `poll_recv`.
-    pub fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.writer.register(cx.waker());
-        match self.shared.signals.load(Ordering::Acquire) & SHUTDOWN {
-            0 => Poll::Pending,
-            _ => Poll::Ready(()),
+            }))
+        } else if signals & TICK != 0
+            && self.shared.signals.fetch_and(!TICK, Ordering::AcqRel) & TICK != 0
+        {
+            Poll::Ready(Signal::Tick)
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -302,14 +302,14 @@ mod tests {
         poll_fn(|cx| inbox.poll_recv(cx)).await
     }
 
-    async fn overflowed(inbox: &Inbox) -> Overflow {
-        poll_fn(|cx| inbox.poll_overflowed(cx)).await
+    async fn signal(inbox: &Inbox) -> Signal {
+        poll_fn(|cx| inbox.poll_signal(cx)).await
     }
 
     /// The writer waits for both at once, as a connection's task does.
-    async fn next(inbox: &mut Inbox) -> Result<Option<Outgoing>, Overflow> {
-        poll_fn(|cx| match inbox.poll_overflowed(cx) {
-            Poll::Ready(overflow) => Poll::Ready(Err(overflow)),
+    async fn next(inbox: &mut Inbox) -> Result<Option<Outgoing>, Signal> {
+        poll_fn(|cx| match inbox.poll_signal(cx) {
+            Poll::Ready(signal) => Poll::Ready(Err(signal)),
             Poll::Pending => inbox.poll_recv(cx).map(Ok),
         })
         .await
@@ -335,7 +335,10 @@ mod tests {
         assert!(seen[0].starts_with("Ok(Some(Frame("), "{seen:?}");
         assert_eq!(
             seen[1],
-            format!("{:?}", Err::<(), _>(Overflow { limit: 1 << 20 }))
+            format!(
+                "{:?}",
+                Err::<(), _>(Signal::Overflowed(Overflow { limit: 1 << 20 }))
+            )
         );
         let (outbox, mut inbox) = super::outbox(1 << 20, None);
         let writer = tokio::spawn(async move { recv(&mut inbox).await.is_none() });
@@ -345,31 +348,50 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ticks_are_taken_once_the_shutdown_stays_and_both_wake_the_writer() {
+    async fn signals_wake_the_writer_ticks_are_taken_once_and_the_most_pressing_comes_first() {
         let (outbox, inbox) = outbox(1 << 20, None);
         let inbox = Arc::new(inbox);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
         let waiting = inbox.clone();
-        let writer = tokio::spawn(async move { poll_fn(|cx| waiting.poll_tick(cx)).await });
+        let writer = tokio::spawn(async move { signal(&waiting).await });
         tokio::task::yield_now().await;
         // Two ticks before the writer takes one count as one.
         outbox.tick();
         outbox.tick();
-        writer.await.unwrap();
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        assert!(inbox.poll_tick(&mut cx).is_pending());
-        assert!(inbox.poll_shutdown(&mut cx).is_pending());
+        assert_eq!(writer.await.unwrap(), Signal::Tick);
+        assert!(inbox.poll_signal(&mut cx).is_pending());
 
         let waiting = inbox.clone();
-        let writer = tokio::spawn(async move { poll_fn(|cx| waiting.poll_shutdown(cx)).await });
+        let writer = tokio::spawn(async move { signal(&waiting).await });
+        tokio::task::yield_now().await;
+        outbox.overflow();
+        let overflowed = Signal::Overflowed(Overflow { limit: 1 << 20 });
+        assert_eq!(writer.await.unwrap(), overflowed);
+        outbox.tick();
+        assert_eq!(
+            signal(&inbox).await,
+            overflowed,
+            "the overflow stays, over a tick"
+        );
+
+        let waiting = inbox.clone();
+        let writer = tokio::spawn(async move {
+            // Past the overflow, which stays ready: wait until the shutdown shows.
+            poll_fn(|cx| match waiting.poll_signal(cx) {
+                Poll::Ready(Signal::Shutdown) => Poll::Ready(()),
+                _ => Poll::Pending,
+            })
+            .await
+        });
         tokio::task::yield_now().await;
         outbox.shut_down();
         writer.await.unwrap();
-        assert!(
-            inbox.poll_shutdown(&mut cx).is_ready(),
-            "the shutdown stays"
+        assert_eq!(
+            signal(&inbox).await,
+            Signal::Shutdown,
+            "the shutdown stays, first"
         );
-        assert!(inbox.poll_tick(&mut cx).is_pending(), "and is no tick");
     }
 
     #[tokio::test]
@@ -386,7 +408,10 @@ mod tests {
         }
         outbox.send(frame.clone()).unwrap();
         outbox.overflow();
-        assert_eq!(overflowed(&inbox).await, Overflow { limit: 10 });
+        assert_eq!(
+            signal(&inbox).await,
+            Signal::Overflowed(Overflow { limit: 10 })
+        );
     }
 
     #[tokio::test]
