@@ -44,6 +44,9 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # and wsreg as users build it, without the etcd feature
 cargo clippy --all-targets --quiet -- -D warnings
 
+step "cargo doc (every intra-doc link resolves)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --all-features
+
 step "cargo build (the binary the JavaScript and browser tests start)"
 cargo build --quiet --workspace --all-features --bins
 export WSREG_BIN="$PWD/target/debug/wsreg"

@@ -82,7 +82,7 @@ impl<T: ProcessTable + ?Sized> ProcessTable for &T {
 /// however many kinds they come in (docs/benchmarks.md, "Ownership"): kept per kind, the
 /// guesses of one kind are not pushed out by another's. A wrong guess costs a
 /// `readlink`, as dear as one of the listing's: a kind whose guesses miss
-/// [`GUESS_MISSES_MAX`] times in a row (servers of that kind laid out differently) is
+/// `GUESS_MISSES_MAX` times in a row (servers of that kind laid out differently) is
 /// listed, as without guesses.
 #[derive(Debug, Default)]
 pub struct SystemProcesses {

@@ -5,7 +5,7 @@
 //! Parsing goes through `serde_json::Value` first, and each entry is then validated on
 //! its own: one bad entry is skipped with a warning instead of taking the rest down, and
 //! versions can be told apart before anything is interpreted. Both formats share one
-//! entry reader ([`RawEntry`]), so an entry means the same in a file of its own and in
+//! entry reader (`RawEntry`), so an entry means the same in a file of its own and in
 //! the legacy file.
 
 use std::collections::HashSet;

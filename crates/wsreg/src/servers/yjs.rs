@@ -30,7 +30,7 @@
 //!   the room tells its task at once, even in the middle of a blocked socket write.
 //! - A connection's task is most of its memory, and a task is as large as its largest
 //!   state: joining, leaving and closing are boxed (inline they made every task 2.9 KiB,
-//!   for states that run once), [`connection`] is an `async` block, not an `async fn`
+//!   for states that run once), `connection` is an `async` block, not an `async fn`
 //!   (which kept its arguments twice), a blocked send counts the server's ticks instead
 //!   of holding a timer, and a send, a commit and a refusal are boxed (they were the
 //!   serving loop's largest states, and frames mostly go straight into the socket). The
