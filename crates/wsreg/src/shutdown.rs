@@ -71,8 +71,8 @@ impl Shutdown {
 }
 
 /// Handlers take the server's `Shutdown` as an argument; the scaffold
-/// ([`crate::servers::Bound::serve`]) puts it in every request. Outside it, a request gets a
-/// `Shutdown` that is never requested.
+/// ([`crate::servers::Bound::serve`]) puts it in every request. Outside it, a request
+/// gets a `Shutdown` that is never requested.
 impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
     type Rejection = Infallible;
 

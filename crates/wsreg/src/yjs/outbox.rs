@@ -2,8 +2,8 @@
 //!
 //! The room queues frames (under its lock, so every connection sees the room's messages
 //! in the same order) and the connection's writer sends them. Frames are [`Binary`]
-//! data held in [`Bytes`](bytes::Bytes): a broadcast queues the same allocation to every peer, never
-//! a copy per peer.
+//! data held in [`Bytes`](bytes::Bytes): a broadcast queues the same allocation to every
+//! peer, never a copy per peer.
 //!
 //! The bound is in bytes, not frames: a count of frames says nothing about memory when a
 //! frame may be 8 MiB. A send that would take the queue past its limit fails, and the
